@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Reproduce results/static_shapes: RNN-EM on static shapes at the seed's config.
+# Usage: scripts/static_shapes.sh [MAX_EPOCH] [BACKEND]   (defaults: 500 = the paper's run, flex)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+epochs="${1:-500}"; backend="${2:-flex}"
+out="results/static_shapes/run"
+rm -rf "$out"
+cargo build -q
+start=$(date +%s)
+./target/debug/gestalt train with dataset.shapes network.shapes nem.k=4 nem.nr_steps=15 noise.prob=0.1 \
+  training.max_epoch="$epochs" --backend "$backend" --out "$out" --quiet | tail -n 1 > results/static_shapes/test.json
+end=$(date +%s)
+rm -f "$out"/checkpoints/last   # keep best only; the repository stores no duplicate weights
+{
+  echo "command: scripts/static_shapes.sh $epochs $backend"
+  echo "wall_s: $((end - start))"
+  echo "machine: $(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+} > results/static_shapes/run.txt
+cat results/static_shapes/test.json

@@ -1,0 +1,207 @@
+//! The `gestalt` command line: sacred-style `with` words, one subcommand per use.
+mod bench;
+
+use crate::config::{self, Resolved};
+use crate::error::{Error, Result};
+use crate::nem::Nem;
+use crate::train::{self, RunDir, checkpoint::Checkpoint};
+use burn::module::Module;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(name = "gestalt", version, about = "Object-centric (perceptual grouping) models on Burn")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model: `gestalt train with dataset.shapes network.shapes nem.k=4`.
+    Train(Common),
+    /// Evaluate a checkpoint (`net_path=...`) on the test split, like `run_from_file`.
+    Evaluate(Common),
+    /// Print the resolved configuration as JSON.
+    PrintConfig(Common),
+    /// Print the model and its trainable parameter count.
+    Info(Common),
+    /// Write the dataset's HDF5 file with the procedural generator.
+    Generate(Common),
+    /// Median training-step time and peak memory, as one JSON line.
+    Bench(Common),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// `with` followed by config names and key=value overrides.
+    #[arg(num_args = 0.., allow_hyphen_values = false)]
+    pub words: Vec<String>,
+    /// flex (default CPU), ndarray, wgpu or cuda.
+    #[arg(long, default_value = "flex")]
+    pub backend: String,
+    /// Device index for GPU backends.
+    #[arg(long)]
+    pub device: Option<usize>,
+    /// Run directory (default: runs/<config words>-<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Overrides the config's `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// No progress bar or per-epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Continue training in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Steps to time (bench).
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+}
+
+impl Common {
+    /// The words after `with` (the keyword itself is optional), plus `--seed`.
+    fn config_words(&self) -> Vec<String> {
+        let mut w: Vec<String> = self.words.iter().skip_while(|w| *w == "with").cloned().collect();
+        if let Some(s) = self.seed {
+            w.push(format!("seed={s}"));
+        }
+        w
+    }
+
+    pub fn resolve(&self) -> Result<Resolved> {
+        config::resolve(&self.config_words())
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::PrintConfig(c) => {
+            println!("{}", serde_json::to_string_pretty(&c.resolve()?.value).unwrap());
+            Ok(())
+        }
+        Command::Info(c) => info(&c),
+        Command::Generate(c) => {
+            let nem = family(&c.resolve()?)?;
+            let path = nem.data_file()?;
+            println!("{}", json!({ "dataset": path }));
+            Ok(())
+        }
+        Command::Train(c) => train_cmd(&c),
+        Command::Evaluate(c) => evaluate_cmd(&c),
+        Command::Bench(c) => bench::bench(&c, &family(&c.resolve()?)?),
+    }
+}
+
+/// The model family of a resolved configuration.
+fn family(r: &Resolved) -> Result<Nem> {
+    match r.family.as_str() {
+        "nem" => Nem::new(r),
+        other => Err(Error::usage(format!("model family `{other}` is not available in this version"))),
+    }
+}
+
+fn info(c: &Common) -> Result<()> {
+    let nem = family(&c.resolve()?)?;
+    let device = crate::backend::device(&c.backend, c.device)?;
+    let model = nem.build_model(&device)?;
+    println!("{model}");
+    println!("{}", json!({ "family": "nem", "trainable_parameters": model.num_params() }));
+    Ok(())
+}
+
+fn default_out(words: &[String]) -> PathBuf {
+    let name: String = words
+        .iter()
+        .map(|w| w.replace(['/', '='], "."))
+        .collect::<Vec<_>>()
+        .join("_")
+        .chars()
+        .filter(|c| c.is_alphanumeric() || "._-".contains(*c))
+        .take(80)
+        .collect();
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "")
+        .trim_end_matches('Z')
+        .to_string();
+    let name = if name.is_empty() { "default".to_string() } else { name };
+    PathBuf::from("runs").join(format!("{name}-{stamp}"))
+}
+
+fn run_config_json(r: &Resolved, backend: &str) -> Value {
+    let mut v = r.value.clone();
+    v["gestalt"] = json!({ "version": env!("CARGO_PKG_VERSION"), "backend": backend, "words": r.words });
+    v
+}
+
+fn train_cmd(c: &Common) -> Result<()> {
+    let r = c.resolve()?;
+    let nem = family(&r)?;
+    let out = c.out.clone().unwrap_or_else(|| default_out(&r.words));
+    let run = RunDir { dir: out.clone() };
+    if c.resume {
+        if !run.last().is_file() {
+            return Err(Error::usage(format!("--resume: {} has no checkpoints/last", out.display())));
+        }
+    } else if run.last().exists() {
+        return Err(Error::usage(format!(
+            "{} already holds a run: pass --resume to continue it, or another --out",
+            out.display()
+        )));
+    }
+    let device = crate::backend::device(&c.backend, c.device)?;
+    std::fs::create_dir_all(&out)?;
+    config::write_json(&out.join("config.json"), &run_config_json(&r, &c.backend))?;
+    if !c.quiet {
+        eprintln!("run directory {}", out.display());
+    }
+    let best = train::train(&nem, &run, &device, c.resume, c.quiet)?;
+    evaluate_checkpoint(&nem, &best, &out, &device)
+}
+
+fn evaluate_cmd(c: &Common) -> Result<()> {
+    let r = c.resolve()?;
+    let nem = family(&r)?;
+    let net_path = nem
+        .cfg
+        .net_path
+        .clone()
+        .ok_or_else(|| Error::usage("evaluate needs net_path=<run directory or checkpoint>"))?;
+    let ckpt = train::checkpoint::resolve_net_path(&net_path)?;
+    let out = match &c.out {
+        Some(o) => o.clone(),
+        None => run_dir_of(&ckpt),
+    };
+    let device = crate::backend::device(&c.backend, c.device)?;
+    evaluate_checkpoint(&nem, &ckpt, &out, &device)
+}
+
+/// The run directory a checkpoint belongs to (`DIR/checkpoints/best` → `DIR`).
+fn run_dir_of(ckpt: &Path) -> PathBuf {
+    let parent = ckpt.parent().unwrap_or(Path::new("."));
+    if parent.file_name().is_some_and(|n| n == "checkpoints") {
+        parent.parent().unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        parent.to_path_buf()
+    }
+}
+
+fn evaluate_checkpoint(nem: &Nem, ckpt: &Path, out: &Path, device: &burn::tensor::Device) -> Result<()> {
+    let model = Checkpoint::load(ckpt)?.apply_model(nem.build_model(device)?)?;
+    let split = nem.cfg.run_config.usage.clone();
+    let split = if split == "train" { "training".to_string() } else { split };
+    let scores = nem.evaluate(&model, &split, device)?;
+    let mut obj = serde_json::Map::new();
+    obj.insert("split".into(), json!(split));
+    for (k, v) in &scores {
+        obj.insert(k.clone(), json!(v));
+    }
+    obj.insert("checkpoint".into(), json!(ckpt));
+    let v = Value::Object(obj);
+    config::write_json(&out.join("eval").join(format!("{split}.json")), &v)?;
+    println!("{}", serde_json::to_string(&v).unwrap());
+    Ok(())
+}

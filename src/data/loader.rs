@@ -1,0 +1,133 @@
+//! Batching (reference §4) with a prefetching thread, so the model never waits on data.
+//! Batches are consecutive blocks of samples; training shuffles the block order per epoch.
+use crate::data::h5::NemSplit;
+use crate::util::rng;
+use rand::seq::SliceRandom;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread::JoinHandle;
+
+/// A block of samples: `features` (T, B, H, W, C) and `groups` (T, B, H, W, 1), T cropped.
+#[derive(Debug, Clone)]
+pub struct NemBatch {
+    /// (T, B, H, W, C).
+    pub shape: [usize; 5],
+    pub features: Vec<f32>,
+    pub groups: Option<Vec<f32>>,
+}
+
+/// Batch starts: `limit / b` full blocks for training (shuffled by `shuffle_seed`), or every
+/// block including a final partial one for evaluation.
+pub fn batch_starts(limit: usize, b: usize, shuffle_seed: Option<u64>) -> Vec<(usize, usize)> {
+    match shuffle_seed {
+        Some(seed) => {
+            let mut starts: Vec<(usize, usize)> = (0..limit / b).map(|i| (i * b, b)).collect();
+            starts.shuffle(&mut rng(seed, &[]));
+            starts
+        }
+        None => (0..limit).step_by(b.max(1)).map(|s| (s, b.min(limit - s))).collect(),
+    }
+}
+
+/// Cut samples [start, start + n) and the first `frames` frames out of a split.
+pub fn slice(split: &NemSplit, start: usize, n: usize, frames: usize) -> NemBatch {
+    let [t, total, h, w, c] = split.shape;
+    let frames = frames.min(t);
+    let cut = |data: &[f32], ch: usize| -> Vec<f32> {
+        let per = h * w * ch;
+        (0..frames)
+            .flat_map(|f| data[(f * total + start) * per..][..n * per].iter().copied())
+            .collect()
+    };
+    NemBatch {
+        shape: [frames, n, h, w, c],
+        features: cut(&split.features, c),
+        groups: split.groups.as_ref().map(|g| cut(g, 1)),
+    }
+}
+
+/// Batches produced on a background thread, `capacity` ahead of the consumer.
+pub struct Prefetch<T> {
+    rx: Receiver<T>,
+    handle: Option<JoinHandle<()>>,
+    len: usize,
+}
+
+impl<T: Send + 'static> Prefetch<T> {
+    pub fn new<I>(items: I, capacity: usize) -> Self
+    where
+        I: ExactSizeIterator<Item = T> + Send + 'static,
+    {
+        let len = items.len();
+        let (tx, rx) = sync_channel(capacity.max(1));
+        let handle = std::thread::spawn(move || {
+            for item in items {
+                if tx.send(item).is_err() {
+                    break; // the consumer stopped early
+                }
+            }
+        });
+        Prefetch { rx, handle: Some(handle), len }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<T> Iterator for Prefetch<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T> Drop for Prefetch<T> {
+    fn drop(&mut self) {
+        // Unblock the producer by dropping the receiver first, then join it.
+        let (_, dummy) = sync_channel(0);
+        drop(std::mem::replace(&mut self.rx, dummy));
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Prefetched batches of `split` at the given starts.
+pub fn prefetch(split: Arc<NemSplit>, starts: Vec<(usize, usize)>, frames: usize, capacity: usize) -> Prefetch<NemBatch> {
+    Prefetch::new(starts.into_iter().map(move |(s, n)| slice(&split, s, n, frames)), capacity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_starts_are_full_blocks_and_shuffled_reproducibly() {
+        let a = batch_starts(130, 64, Some(3));
+        assert_eq!(a.len(), 2);
+        assert!(a.iter().all(|&(s, n)| n == 64 && s % 64 == 0));
+        assert_eq!(a, batch_starts(130, 64, Some(3)));
+        let e = batch_starts(130, 64, None);
+        assert_eq!(e, vec![(0, 64), (64, 64), (128, 2)]);
+    }
+
+    #[test]
+    fn slicing_keeps_time_major_layout() {
+        // T = 2, N = 3, 1×1×1 frames: value = 10·t + n.
+        let split = NemSplit {
+            shape: [2, 3, 1, 1, 1],
+            features: vec![0., 1., 2., 10., 11., 12.],
+            groups: None,
+        };
+        let b = slice(&split, 1, 2, 5);
+        assert_eq!(b.shape, [2, 2, 1, 1, 1]);
+        assert_eq!(b.features, vec![1., 2., 11., 12.]);
+        let prefetched: Vec<_> = prefetch(Arc::new(split), vec![(0, 1), (2, 1)], 1, 1).collect();
+        assert_eq!(prefetched[1].features, vec![2.]);
+    }
+}

@@ -1,0 +1,40 @@
+//! Datasets: HDF5 files in the original layouts, procedural generators, noise and batching.
+pub mod h5;
+pub mod loader;
+pub mod shapes;
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// The generators gestalt has for N-EM-family datasets, by `dataset.name`.
+pub fn nem_generator(name: &str) -> Option<fn(u64, u64, usize) -> h5::NemSplit> {
+    match name {
+        "shapes" => Some(shapes::split),
+        _ => None,
+    }
+}
+
+/// Make sure the N-EM file `<path>/<name>.h5` exists, generating it when allowed.
+pub fn ensure_nem_file(dir: &str, name: &str, generate: bool, seed: u64, sizes: [usize; 3]) -> Result<PathBuf> {
+    let path = Path::new(dir).join(format!("{name}.h5"));
+    if path.exists() {
+        return Ok(path);
+    }
+    let Some(make) = nem_generator(name).filter(|_| generate) else {
+        let why = if generate { "gestalt has no generator for it" } else { "dataset.generate is false" };
+        return Err(Error::usage(format!("dataset file {} does not exist and {why}", path.display())));
+    };
+    let t0 = std::time::Instant::now();
+    // Splits come from disjoint index ranges of one seeded stream.
+    let [tr, va, te] = sizes;
+    let training = make(seed, 0, tr);
+    let validation = make(seed, tr as u64, va);
+    let test = make(seed, (tr + va) as u64, te);
+    h5::write_nem(&path, &[("training", &training), ("validation", &validation), ("test", &test)])?;
+    eprintln!(
+        "generated {} ({tr}/{va}/{te} images, dataset.seed={seed}) in {:.1} s",
+        path.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(path)
+}

@@ -1,0 +1,14 @@
+//! gestalt: object-centric (perceptual grouping) models on Burn — N-EM and RNN-EM so far, with
+//! R-NEM, EMORL and SQAIR to follow on the same spine (config words, data, one training loop).
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod nem;
+pub mod nn;
+pub mod train;
+pub mod util;
+
+pub use error::{Error, Result};

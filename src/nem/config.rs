@@ -1,0 +1,164 @@
+//! The N-EM family's configuration, with the original repository's key names (reference §1.1).
+use crate::train::optim::OptimParams;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NemConfig {
+    pub family: String,
+    pub seed: u64,
+    pub dataset: DatasetCfg,
+    pub nem: EmCfg,
+    pub noise: NoiseCfg,
+    pub training: TrainingCfg,
+    pub validation: ValidationCfg,
+    pub run_config: RunCfg,
+    pub network: NetworkCfg,
+    pub log_dir: String,
+    pub net_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetCfg {
+    pub name: String,
+    pub path: String,
+    pub binary: bool,
+    pub train_size: Option<usize>,
+    pub valid_size: Option<usize>,
+    pub test_size: Option<usize>,
+    pub queue_capacity: usize,
+    /// Write the file with the procedural generator when it is missing.
+    pub generate: bool,
+    /// Seed of the generator.
+    pub seed: u64,
+    /// Images per split written by the generator.
+    pub sizes: SplitSizes,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSizes {
+    pub training: usize,
+    pub validation: usize,
+    pub test: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmCfg {
+    pub gradient_gamma: bool,
+    pub loss_inter_weight: f64,
+    pub loss_step_weights: StepWeights,
+    pub pixel_prior: PixelPrior,
+    pub k: usize,
+    pub nr_steps: usize,
+    pub e_sigma: f64,
+    pub pred_init: f64,
+}
+
+/// `'last'`, `'all'` or an explicit list of nr_steps weights.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum StepWeights {
+    Named(String),
+    List(Vec<f64>),
+}
+
+impl StepWeights {
+    pub fn resolve(&self, nr_steps: usize) -> Result<Vec<f64>, String> {
+        match self {
+            StepWeights::Named(s) if s == "last" => {
+                Ok((0..nr_steps).map(|t| if t + 1 == nr_steps { 1.0 } else { 0.0 }).collect())
+            }
+            StepWeights::Named(s) if s == "all" => Ok(vec![1.0; nr_steps]),
+            StepWeights::Named(s) => {
+                Err(format!("nem.loss_step_weights: `{s}` is not 'last', 'all' or a list"))
+            }
+            StepWeights::List(w) if w.len() == nr_steps => Ok(w.clone()),
+            StepWeights::List(w) => Err(format!(
+                "nem.loss_step_weights has {} weights but nem.nr_steps is {nr_steps}",
+                w.len()
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PixelPrior {
+    pub p: f64,
+    pub mu: f64,
+    /// Present in the original config but unused by its code.
+    pub sigma: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseCfg {
+    /// 'data' (bitflip for binary data, masked_uniform otherwise), 'bitflip', 'masked_uniform', or None.
+    pub noise_type: Option<String>,
+    pub prob: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingCfg {
+    pub optimizer: String,
+    pub params: OptimParams,
+    pub max_patience: usize,
+    pub batch_size: usize,
+    pub max_epoch: usize,
+    pub clip_gradients: Option<f64>,
+    /// Log the running training loss every this many steps (0: only per epoch).
+    pub log_steps: usize,
+    pub debug_samples: Vec<usize>,
+    pub save_epochs: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationCfg {
+    /// None: the training batch size.
+    pub batch_size: Option<usize>,
+    pub debug_samples: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+pub struct RunCfg {
+    pub usage: String,
+    pub AMI: bool,
+    pub batch_size: usize,
+    pub debug_samples: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+pub struct NetworkCfg {
+    pub use_NEM_formulation: bool,
+    pub input: Vec<LayerCfg>,
+    pub recurrent: Vec<LayerCfg>,
+    pub output: Vec<LayerCfg>,
+}
+
+/// One layer as the original lists it: `{name, size, act, stride, kernel, ln}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerCfg {
+    pub name: String,
+    #[serde(default)]
+    pub size: Option<usize>,
+    #[serde(default)]
+    pub act: Option<String>,
+    #[serde(default)]
+    pub ln: bool,
+    #[serde(default)]
+    pub stride: Option<usize>,
+    #[serde(default)]
+    pub kernel: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+}

@@ -1,0 +1,140 @@
+//! One (RN)N-EM step and its losses (reference §2.1), written once for every N-EM-family model.
+//! Shapes: ψ is [B, K, P, C] (P = H·W pixels), γ is [B, K, P, 1], a frame is [B, 1, P, C].
+//! Slots live in the batch dimension of the inner network: it sees [B·K, P·C].
+use burn::tensor::{Device, Distribution, Tensor};
+
+/// Clip applied to ψ inside logarithms.
+const CLIP: f64 = 1e-6;
+
+/// The pixel likelihood of the mixture components.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pixel {
+    /// Binary data: Bernoulli pixels.
+    Bernoulli,
+    /// Grey-level data: Gaussian pixels with the E-step's fixed standard deviation.
+    Gaussian { e_sigma: f64 },
+}
+
+/// Everything the EM loop needs besides the inner network.
+#[derive(Debug, Clone)]
+pub struct EmSpec {
+    pub k: usize,
+    pub pixel: Pixel,
+    pub loss_inter_weight: f64,
+    /// p of the Bernoulli pixel prior, μ of the Gaussian one.
+    pub prior_p: f64,
+    pub prior_mu: f64,
+    /// Let gradients flow through γ (in the network input mask and the loss weights).
+    pub gradient_gamma: bool,
+    pub pred_init: f64,
+}
+
+/// The state carried from one EM step to the next.
+#[derive(Debug, Clone)]
+pub struct EmState {
+    /// Inner network state, [B·K, units].
+    pub h: Tensor<2>,
+    /// Component predictions ψ, [B, K, P, C].
+    pub psi: Tensor<4>,
+    /// Posteriors γ, [B, K, P, 1].
+    pub gamma: Tensor<4>,
+}
+
+/// Losses of one step, each already divided by the batch size.
+#[derive(Debug, Clone)]
+pub struct StepLoss {
+    pub intra: Tensor<1>,
+    pub inter: Tensor<1>,
+}
+
+impl EmSpec {
+    /// h = 0, ψ = pred_init, γ = |N(0, 1)| normalised over K (1 when K = 1).
+    pub fn initial_state(&self, b: usize, p: usize, c: usize, units: usize, device: &Device) -> EmState {
+        let k = self.k;
+        let gamma = if k == 1 {
+            Tensor::ones([b, 1, p, 1], device)
+        } else {
+            let g = Tensor::<4>::random([b, k, p, 1], Distribution::Normal(0.0, 1.0), device).abs();
+            g.clone() / g.sum_dim(1)
+        };
+        EmState {
+            h: Tensor::zeros([b * k, units], device),
+            psi: Tensor::full([b, k, p, c], self.pred_init, device),
+            gamma,
+        }
+    }
+
+    /// The masked difference u = γ ⊙ (x̃ − ψ), flattened to the inner network's [B·K, P·C].
+    pub fn network_input(&self, state: &EmState, input: Tensor<4>) -> Tensor<2> {
+        let gamma = self.maybe_detach(state.gamma.clone());
+        let [b, k, p, c] = state.psi.dims();
+        let delta = input - state.psi.clone();
+        (gamma * delta).reshape([b * k, p * c])
+    }
+
+    fn maybe_detach(&self, g: Tensor<4>) -> Tensor<4> {
+        if self.gradient_gamma { g } else { g.detach() }
+    }
+
+    /// E-step against the (clean) target: γ_k ∝ Σ_c p(x | ψ_k) + 1e-6.
+    pub fn e_step(&self, psi: Tensor<4>, target: Tensor<4>) -> Tensor<4> {
+        let p = match self.pixel {
+            Pixel::Bernoulli => {
+                (target.clone() * psi.clone() + (target.neg() + 1.0) * (psi.neg() + 1.0)).sum_dim(3)
+            }
+            Pixel::Gaussian { e_sigma } => {
+                let var = e_sigma * e_sigma;
+                let norm = 1.0 / (2.0 * std::f64::consts::PI * var).sqrt();
+                ((psi - target).square() * (-0.5 / var)).exp().sum_dim(3) * norm
+            }
+        } + 1e-6;
+        p.clone() / p.sum_dim(1)
+    }
+
+    /// Per-pixel negative log-likelihood of the target under ψ ("intra"), [B, K, P, C].
+    pub fn intra(&self, psi: Tensor<4>, target: Tensor<4>) -> Tensor<4> {
+        match self.pixel {
+            Pixel::Bernoulli => {
+                let psi = psi.clamp(CLIP, 1.0 - CLIP);
+                let one_minus = psi.clone().neg() + 1.0;
+                (target.clone() * psi.log() + (target.neg() + 1.0) * one_minus.log()).neg()
+            }
+            Pixel::Gaussian { .. } => (psi - target).square() * 0.5,
+        }
+    }
+
+    /// Per-pixel divergence of ψ from the pixel prior ("inter"), [B, K, P, C].
+    pub fn inter(&self, psi: Tensor<4>) -> Tensor<4> {
+        match self.pixel {
+            Pixel::Bernoulli => {
+                // KL(Bern(p) ‖ Bern(ψ)), with 0·log 0 = 0 for the prior's end points.
+                let p = self.prior_p;
+                let psi = psi.clamp(CLIP, 1.0 - CLIP);
+                let mut kl = (psi.clone().neg() + 1.0).log() * (-(1.0 - p));
+                if p > 0.0 {
+                    kl = kl - psi.log() * p + p * p.ln();
+                }
+                if p < 1.0 {
+                    kl = kl + (1.0 - p) * (1.0 - p).ln();
+                }
+                kl
+            }
+            Pixel::Gaussian { .. } => (psi - self.prior_mu).square() * 0.5,
+        }
+    }
+
+    /// L_t = [Σ γ·intra + w_inter Σ (1 − γ)·inter] / B, summed over K, pixels and channels.
+    pub fn step_loss(&self, psi: Tensor<4>, gamma: Tensor<4>, target: Tensor<4>) -> StepLoss {
+        let b = psi.dims()[0] as f64;
+        let gamma = self.maybe_detach(gamma);
+        let intra = (gamma.clone() * self.intra(psi.clone(), target)).sum() / b;
+        let inter = ((gamma.neg() + 1.0) * self.inter(psi)).sum() / b * self.loss_inter_weight;
+        StepLoss { intra, inter }
+    }
+
+    /// The upper-bound loss, free of the E-step: the pixel loss of max_k ψ, summed, / B.
+    pub fn upper_bound_loss(&self, psi: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+        let b = psi.dims()[0] as f64;
+        self.intra(psi.max_dim(1), target).sum() / b
+    }
+}

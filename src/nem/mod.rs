@@ -1,0 +1,340 @@
+//! The N-EM family: N-EM, RNN-EM (and later R-NEM), one EM loop with different inner networks.
+pub mod config;
+pub mod em;
+pub mod net;
+
+use crate::config::Resolved;
+use crate::data::{self, h5::NemSplit, loader};
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::nn::Act;
+use crate::train::{Family, LoopSettings, Losses, Scores};
+use crate::util::derive_seed;
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use config::NemConfig;
+use em::{EmSpec, Pixel};
+use net::InnerNet;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+/// Input corruption (reference §2.5), applied to the network input only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Noise {
+    None,
+    Bitflip(f64),
+    MaskedUniform(f64),
+}
+
+impl Noise {
+    pub fn apply(self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Noise::None => x,
+            Noise::Bitflip(p) => {
+                let n = x.random_like(Distribution::Bernoulli(p));
+                x.clone() + n.clone() - x * n * 2.0
+            }
+            Noise::MaskedUniform(p) => {
+                let m = x.random_like(Distribution::Bernoulli(p));
+                let u = x.random_like(Distribution::Default);
+                m.clone() * u + (m.neg() + 1.0) * x
+            }
+        }
+    }
+}
+
+/// The loaded splits, read once.
+struct Data {
+    train: Arc<NemSplit>,
+    valid: Arc<NemSplit>,
+}
+
+pub struct Nem {
+    pub cfg: NemConfig,
+    pub spec: EmSpec,
+    pub weights: Vec<f64>,
+    pub noise: Noise,
+    resolved: Resolved,
+    data: OnceLock<Data>,
+}
+
+/// One unrolled EM run over a batch.
+pub struct Unrolled {
+    pub loss: Tensor<1>,
+    pub intra: Tensor<1>,
+    pub inter: Tensor<1>,
+    pub ub_loss_last: Tensor<1>,
+    /// argmax_k γ after each step, [T, B, P].
+    pub assignments: Option<Tensor<3, Int>>,
+}
+
+impl Nem {
+    pub fn new(resolved: &Resolved) -> Result<Self> {
+        let cfg: NemConfig = resolved.typed()?;
+        let c = &cfg.nem;
+        if c.k == 0 || c.nr_steps == 0 {
+            return Err(Error::usage("nem.k and nem.nr_steps must be at least 1"));
+        }
+        let weights = c.loss_step_weights.resolve(c.nr_steps).map_err(Error::usage)?;
+        let pixel = if cfg.dataset.binary { Pixel::Bernoulli } else { Pixel::Gaussian { e_sigma: c.e_sigma } };
+        let spec = EmSpec {
+            k: c.k,
+            pixel,
+            loss_inter_weight: c.loss_inter_weight,
+            prior_p: c.pixel_prior.p,
+            prior_mu: c.pixel_prior.mu,
+            gradient_gamma: c.gradient_gamma,
+            pred_init: c.pred_init,
+        };
+        let p = cfg.noise.prob;
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::usage(format!("noise.prob must lie in [0, 1], got {p}")));
+        }
+        let noise = match cfg.noise.noise_type.as_deref() {
+            None | Some("none") | Some("None") => Noise::None,
+            Some("data") if cfg.dataset.binary => Noise::Bitflip(p),
+            Some("data") | Some("masked_uniform") => Noise::MaskedUniform(p),
+            Some("bitflip") => Noise::Bitflip(p),
+            Some(other) => {
+                return Err(Error::usage(format!(
+                    "unknown noise.noise_type `{other}` (data, bitflip, masked_uniform, None)"
+                )));
+            }
+        };
+        if cfg.training.batch_size == 0 {
+            return Err(Error::usage("training.batch_size must be at least 1"));
+        }
+        Ok(Nem { cfg, spec, weights, noise, resolved: resolved.clone(), data: OnceLock::new() })
+    }
+
+    /// Values per frame the decoder produces (H·W·C).
+    pub fn frame_values(&self) -> Result<usize> {
+        self.cfg
+            .network
+            .output
+            .last()
+            .and_then(|l| l.size)
+            .ok_or_else(|| Error::usage("network.output must end with a sized layer"))
+    }
+
+    pub fn build_model(&self, device: &Device) -> Result<InnerNet> {
+        let out_act = match self.spec.pixel {
+            Pixel::Bernoulli => Act::Sigmoid,
+            Pixel::Gaussian { .. } => Act::Linear,
+        };
+        net::build(&self.cfg.network, self.frame_values()?, out_act, device)
+            .map_err(|e| Error::usage(format!("network: {e}")))
+    }
+
+    /// The dataset file, generated first when missing and allowed.
+    pub fn data_file(&self) -> Result<std::path::PathBuf> {
+        let d = &self.cfg.dataset;
+        data::ensure_nem_file(&d.path, &d.name, d.generate, d.seed, [d.sizes.training, d.sizes.validation, d.sizes.test])
+    }
+
+    pub fn read_split(&self, split: &str, limit: Option<usize>) -> Result<NemSplit> {
+        let s = data::h5::read_nem_split(&self.data_file()?, split, limit, true)?;
+        let d = self.frame_values()?;
+        if s.frame_size() != d {
+            return Err(Error::usage(format!(
+                "dataset `{}` has frames of {}×{}×{} = {} values but the network decodes {d}",
+                split, s.shape[2], s.shape[3], s.shape[4], s.frame_size()
+            )));
+        }
+        let need = self.cfg.nem.nr_steps + 1;
+        if s.shape[0] != 1 && s.shape[0] < need {
+            return Err(Error::usage(format!(
+                "dataset `{split}` has {} frames but nem.nr_steps={} needs {need} (or 1 for static data)",
+                s.shape[0], self.cfg.nem.nr_steps
+            )));
+        }
+        if s.is_empty() {
+            return Err(Error::usage(format!("dataset `{split}` holds no samples")));
+        }
+        Ok(s)
+    }
+
+    fn data(&self) -> Result<&Data> {
+        if let Some(d) = self.data.get() {
+            return Ok(d);
+        }
+        let ds = &self.cfg.dataset;
+        let train = Arc::new(self.read_split("training", ds.train_size)?);
+        let valid = Arc::new(self.read_split("validation", ds.valid_size)?);
+        let _ = self.data.set(Data { train, valid });
+        Ok(self.data.get().unwrap())
+    }
+
+    fn frames(&self) -> usize {
+        self.cfg.nem.nr_steps + 1
+    }
+
+    /// Unroll the EM loop over a batch. Static data (T = 1) gives every step the same frame.
+    pub fn unroll(&self, net: &InnerNet, batch: &loader::NemBatch, device: &Device, keep: bool) -> Unrolled {
+        let [t_data, b, h, w, c] = batch.shape;
+        let p = h * w;
+        let x = Tensor::<4>::from_data(TensorData::new(batch.features.clone(), [t_data, b, p, c]), device);
+        let frame = |t: usize| -> Tensor<4> {
+            let t = if t_data == 1 { 0 } else { t };
+            x.clone().slice([t..t + 1]).reshape([b, 1, p, c])
+        };
+        let mut state = self.spec.initial_state(b, p, c, net.units(), device);
+        let zero = || Tensor::<1>::zeros([1], device);
+        let (mut intra, mut inter) = (zero(), zero());
+        let mut assignments = Vec::new();
+        let steps = self.cfg.nem.nr_steps;
+        let mut ub = zero();
+        for t in 0..steps {
+            let input = self.noise.apply(frame(t));
+            let target = frame(t + 1);
+            let u = self.spec.network_input(&state, input);
+            let (psi, hidden) = net.step(u, state.h);
+            let psi = psi.reshape([b, self.spec.k, p, c]);
+            let gamma = self.spec.e_step(psi.clone(), target.clone());
+            if self.weights[t] != 0.0 {
+                let l = self.spec.step_loss(psi.clone(), gamma.clone(), target.clone());
+                intra = intra + l.intra * self.weights[t];
+                inter = inter + l.inter * self.weights[t];
+            }
+            if t + 1 == steps {
+                ub = self.spec.upper_bound_loss(psi.clone(), target);
+            }
+            if keep {
+                assignments.push(gamma.clone().argmax(1).reshape([1, b, p]));
+            }
+            state = em::EmState { h: hidden, psi, gamma };
+        }
+        Unrolled {
+            loss: intra.clone() + inter.clone(),
+            intra,
+            inter,
+            ub_loss_last: ub,
+            assignments: keep.then(|| Tensor::cat(assignments, 0)),
+        }
+    }
+
+    /// Losses and grouping scores over `split` in order (partial last batch included).
+    pub fn score(&self, net: &InnerNet, split: &Arc<NemSplit>, batch_size: usize, with_ami: bool, device: &Device) -> Result<Scores> {
+        let starts = loader::batch_starts(split.len(), batch_size, None);
+        let batches = loader::prefetch(split.clone(), starts, self.frames(), 4);
+        let steps = self.cfg.nem.nr_steps;
+        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        let (mut n, mut per_t) = (0usize, vec![[0f64; 3]; steps]); // [ari, ami, count]
+        for (i, batch) in batches.enumerate() {
+            device.seed(derive_seed(self.cfg.seed, &[u64::MAX - 1, i as u64]));
+            let bsz = batch.shape[1];
+            let out = self.unroll(net, &batch, device, true);
+            for (k, v) in [("loss", out.loss), ("intra", out.intra), ("inter", out.inter), ("ub_loss_last", out.ub_loss_last)] {
+                *sums.entry(k.into()).or_default() += v.into_scalar_as::<f64>() * bsz as f64;
+            }
+            n += bsz;
+            let assign: Vec<i64> = out.assignments.unwrap().into_data().convert::<i64>().to_vec().unwrap();
+            let groups = batch.groups.as_ref().ok_or_else(|| Error::usage("the dataset has no `groups`"))?;
+            let p = batch.shape[2] * batch.shape[3];
+            for t in 0..steps {
+                // γ after step t is scored against frame t + 1 (the static frame when T = 1).
+                let gt = if batch.shape[0] == 1 { 0 } else { t + 1 };
+                for s in 0..bsz {
+                    let g = &groups[(gt * bsz + s) * p..][..p];
+                    let a = &assign[(t * bsz + s) * p..][..p];
+                    let (truth, pred): (Vec<u32>, Vec<u32>) =
+                        g.iter().zip(a).filter(|(g, _)| **g > 0.5).map(|(g, a)| (*g as u32, *a as u32)).unzip();
+                    if truth.is_empty() {
+                        continue;
+                    }
+                    per_t[t][0] += metrics::ari(&truth, &pred);
+                    if with_ami {
+                        per_t[t][1] += metrics::ami(&truth, &pred);
+                    }
+                    per_t[t][2] += 1.0;
+                }
+            }
+        }
+        let mut scores: Scores = sums.into_iter().map(|(k, v)| (k, v / n as f64)).collect();
+        let wsum: f64 = self.weights.iter().sum();
+        let mean_t = |j: usize, t: usize| per_t[t][j] / per_t[t][2].max(1.0);
+        let weighted = |j: usize| (0..steps).map(|t| self.weights[t] * mean_t(j, t)).sum::<f64>() / wsum.max(1e-12);
+        scores.insert("ARI".into(), weighted(0));
+        scores.insert("last_ARI".into(), mean_t(0, steps - 1));
+        if with_ami {
+            scores.insert("AMI".into(), weighted(1));
+            scores.insert("last_AMI".into(), mean_t(1, steps - 1));
+        }
+        scores.insert("samples".into(), n as f64);
+        Ok(scores)
+    }
+
+    /// Evaluate on a whole split as `run_from_file` does: AMI (run_config.AMI) or next-step losses.
+    pub fn evaluate(&self, net: &InnerNet, split: &str, device: &Device) -> Result<Scores> {
+        let limit = if split == "test" { self.cfg.dataset.test_size } else { None };
+        let data = Arc::new(self.read_split(split, limit)?);
+        let mut s = self.score(net, &data, self.cfg.run_config.batch_size.max(1), self.cfg.run_config.AMI, device)?;
+        if !self.cfg.run_config.AMI {
+            s.retain(|k, _| !k.contains("ARI"));
+        }
+        Ok(s)
+    }
+
+    pub fn resolved(&self) -> &Resolved {
+        &self.resolved
+    }
+}
+
+impl Family for Nem {
+    type Model = InnerNet;
+    type Batch = loader::NemBatch;
+
+    fn settings(&self) -> LoopSettings {
+        let t = &self.cfg.training;
+        LoopSettings {
+            optimizer: t.optimizer.clone(),
+            params: t.params.clone(),
+            clip_gradients: t.clip_gradients,
+            max_epoch: t.max_epoch,
+            max_patience: Some(t.max_patience),
+            log_steps: t.log_steps,
+            seed: self.cfg.seed,
+            net_path: self.cfg.net_path.clone(),
+        }
+    }
+
+    fn init_model(&self, device: &Device) -> Result<InnerNet> {
+        self.build_model(device)
+    }
+
+    fn train_batches(&self, epoch: usize) -> Result<Box<dyn ExactSizeIterator<Item = loader::NemBatch>>> {
+        let data = self.data()?;
+        let b = self.cfg.training.batch_size;
+        if data.train.len() < b {
+            return Err(Error::usage(format!(
+                "training split has {} samples, fewer than training.batch_size={b}",
+                data.train.len()
+            )));
+        }
+        let starts = loader::batch_starts(data.train.len(), b, Some(derive_seed(self.cfg.seed, &[epoch as u64])));
+        let cap = self.cfg.dataset.queue_capacity.clamp(1, 16);
+        Ok(Box::new(loader::prefetch(data.train.clone(), starts, self.frames(), cap)))
+    }
+
+    fn loss(&self, net: &InnerNet, batch: &loader::NemBatch, device: &Device) -> Losses {
+        let out = self.unroll(net, batch, device, false);
+        Losses {
+            total: out.loss,
+            logged: vec![("intra", out.intra), ("inter", out.inter), ("ub_loss_last", out.ub_loss_last)],
+        }
+    }
+
+    fn epoch_scores(&self, net: &InnerNet, split: &str, device: &Device) -> Result<Scores> {
+        let data = self.data()?;
+        let limit = self.cfg.dataset.valid_size.unwrap_or(usize::MAX);
+        let src = if split == "train" { &data.train } else { &data.valid };
+        let subset = if src.len() > limit { Arc::new(loader_subset(src, limit)) } else { src.clone() };
+        let b = self.cfg.validation.batch_size.unwrap_or(self.cfg.training.batch_size);
+        self.score(net, &subset, b, false, device)
+    }
+}
+
+/// The first `n` samples of a split.
+fn loader_subset(s: &NemSplit, n: usize) -> NemSplit {
+    let b = loader::slice(s, 0, n, usize::MAX);
+    NemSplit { shape: b.shape, features: b.features, groups: b.groups }
+}

@@ -1,0 +1,104 @@
+//! Neural building blocks shared by the model families, with TensorFlow's conventions:
+//! Glorot-uniform weights, zero biases, layer norm over every non-batch axis.
+use burn::module::{Module, Param};
+use burn::nn::Initializer;
+use burn::tensor::{Device, Tensor, activation};
+
+/// A fully connected layer `x W + b`, W Glorot-uniform and b zero (TF `fully_connected`).
+#[derive(Module, Debug)]
+pub struct Dense {
+    pub weight: Param<Tensor<2>>,
+    pub bias: Option<Param<Tensor<1>>>,
+}
+
+impl Dense {
+    pub fn new(d_in: usize, d_out: usize, bias: bool, device: &Device) -> Self {
+        let weight = Initializer::XavierUniform { gain: 1.0 }.init_with(
+            [d_in, d_out],
+            Some(d_in),
+            Some(d_out),
+            device,
+        );
+        let bias = bias.then(|| Initializer::Zeros.init([d_out], device));
+        Dense { weight, bias }
+    }
+
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let y = x.matmul(self.weight.val());
+        match &self.bias {
+            Some(b) => y + b.val().unsqueeze(),
+            None => y,
+        }
+    }
+}
+
+/// TF1.2 `slim.layer_norm`: statistics over every non-batch axis, gain and shift per last axis.
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    pub gamma: Param<Tensor<1>>,
+    pub beta: Param<Tensor<1>>,
+}
+
+/// TF1.2's variance epsilon in `layer_norm`.
+pub const LN_EPS: f64 = 1e-12;
+
+impl LayerNorm {
+    pub fn new(channels: usize, device: &Device) -> Self {
+        LayerNorm {
+            gamma: Initializer::Ones.init([channels], device),
+            beta: Initializer::Zeros.init([channels], device),
+        }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let shape = x.shape();
+        let flat: Tensor<2> = x.flatten(1, D - 1);
+        let normed = normalize(flat).reshape(shape);
+        let mut bshape = [1i32; D];
+        bshape[D - 1] = -1;
+        normed * self.gamma.val().reshape(bshape) + self.beta.val().reshape(bshape)
+    }
+}
+
+/// (x − mean) / sqrt(var + ε) along the last axis of a [N, F] tensor.
+pub fn normalize(x: Tensor<2>) -> Tensor<2> {
+    let (var, mean) = x.clone().var_mean_bias(1);
+    (x - mean) / (var + LN_EPS).sqrt()
+}
+
+/// The activations a layer list may name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Act {
+    Linear,
+    Sigmoid,
+    Tanh,
+    Relu,
+    Elu,
+}
+
+impl Act {
+    pub fn parse(name: &str) -> Result<Act, String> {
+        Ok(match name {
+            "linear" | "identity" => Act::Linear,
+            "sigmoid" => Act::Sigmoid,
+            "tanh" => Act::Tanh,
+            "relu" => Act::Relu,
+            "elu" => Act::Elu,
+            other => return Err(format!("unknown activation `{other}`")),
+        })
+    }
+
+    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Act::Linear => x,
+            Act::Sigmoid => activation::sigmoid(x),
+            Act::Tanh => x.tanh(),
+            Act::Relu => activation::relu(x),
+            Act::Elu => {
+                // elu(x) = x for x > 0, exp(x) − 1 otherwise.
+                let neg = x.clone().clamp_max(0.0).exp() - 1.0;
+                x.clamp_min(0.0) + neg
+            }
+        }
+    }
+}

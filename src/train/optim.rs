@@ -1,0 +1,63 @@
+//! The optimisers the originals offer, with TensorFlow's defaults and per-tensor norm clipping.
+use crate::error::{Error, Result};
+use burn::optim::{
+    AdaGradConfig, AdamConfig, ModuleOptimizer, RmsPropConfig, SgdConfig, momentum::MomentumConfig,
+};
+use burn::optim::grad_clipping::GradientClipping;
+use serde::{Deserialize, Serialize};
+
+/// Optimiser hyper-parameters under TensorFlow's names; each optimiser reads its own.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimParams {
+    pub learning_rate: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// None: the TensorFlow default of the chosen optimiser (Adam 1e-8, RMSProp 1e-10).
+    pub epsilon: Option<f64>,
+    /// Required by `momentum`; RMSProp's momentum (TF default 0).
+    pub momentum: Option<f64>,
+    /// RMSProp's decay.
+    pub decay: f64,
+}
+
+/// Build `name` (`adam`, `sgd`, `momentum`, `rmsprop`, `adagrad`) with optional clipping of each
+/// gradient tensor to `clip` in L2 norm (TF `clip_by_norm` per variable, as N-EM does).
+pub fn build(name: &str, p: &OptimParams, clip: Option<f64>) -> Result<ModuleOptimizer> {
+    let optim = match name {
+        "adam" => AdamConfig::new()
+            .with_beta_1(p.beta1 as f32)
+            .with_beta_2(p.beta2 as f32)
+            .with_epsilon(p.epsilon.unwrap_or(1e-8) as f32)
+            .init(),
+        "sgd" => SgdConfig::new().init(),
+        "momentum" => {
+            let m = p.momentum.ok_or_else(|| {
+                Error::usage("training.optimizer=momentum needs training.params.momentum")
+            })?;
+            SgdConfig::new()
+                .with_momentum(Some(MomentumConfig { momentum: m, dampening: 0.0, nesterov: false }))
+                .init()
+        }
+        "rmsprop" => RmsPropConfig::new()
+            .with_alpha(p.decay as f32)
+            .with_momentum(p.momentum.unwrap_or(0.0) as f32)
+            .with_epsilon(p.epsilon.unwrap_or(1e-10) as f32)
+            .init(),
+        "adagrad" => AdaGradConfig::new().init(),
+        "adadelta" => {
+            return Err(Error::usage(
+                "training.optimizer=adadelta is not available (Burn has no Adadelta); use adam, sgd, momentum, rmsprop or adagrad",
+            ));
+        }
+        other => {
+            return Err(Error::usage(format!(
+                "unknown training.optimizer `{other}` (adam, sgd, momentum, rmsprop, adagrad)"
+            )));
+        }
+    };
+    Ok(match clip {
+        Some(c) => optim.with_grad_clipping(GradientClipping::Norm(c as f32)),
+        None => optim,
+    })
+}

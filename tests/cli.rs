@@ -1,0 +1,164 @@
+//! The command line end to end: config words, errors, train → evaluate, resume.
+mod common;
+use common::*;
+
+#[test]
+fn print_config_merges_named_configs_and_overrides() {
+    let o = gestalt(&["print-config", "with", "dataset.shapes", "network.NEM", "nem.k=4", "nem.nr_steps=15", "noise.prob=0.1", "run_config.AMI=False", "nem.sequential"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["nem"]["k"], 4);
+    assert_eq!(v["nem"]["nr_steps"], 15);
+    assert_eq!(v["noise"]["prob"], 0.1);
+    assert_eq!(v["run_config"]["AMI"], false);
+    assert_eq!(v["network"]["use_NEM_formulation"], true);
+    assert_eq!(v["nem"]["loss_step_weights"], "all");
+    assert_eq!(v["nem"]["gradient_gamma"], false);
+    // Untouched defaults survive the deep merge.
+    assert_eq!(v["nem"]["e_sigma"], 0.25);
+    assert_eq!(v["training"]["params"]["learning_rate"], 0.001);
+}
+
+#[test]
+fn info_prints_the_reference_parameter_counts() {
+    for (net, want) in [("network.shapes", 455_534), ("network.NEM", 196_001)] {
+        let o = gestalt(&["info", "with", "dataset.shapes", net, "nem.k=4"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(last_json(&o)["trainable_parameters"], want, "{net}");
+    }
+}
+
+fn assert_usage_error(args: &[&str], needle: &str) {
+    let o = gestalt(args);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(needle), "{args:?}: stderr {err:?} lacks {needle:?}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_status_two() {
+    assert_usage_error(&["print-config", "with", "nem.kk=4"], "did you mean `nem.k`");
+    assert_usage_error(&["print-config", "with", "nem.k=four"], "nem.k");
+    assert_usage_error(&["print-config", "with", "dataset.shapez"], "did you mean `dataset.shapes`");
+    assert_usage_error(&["print-config", "with", "=4"], "bad override");
+    assert_usage_error(&["print-config", "with", "/no/such/file.json"], "cannot read config file");
+    assert_usage_error(&["info", "with", "dataset.shapes", "--backend", "tpu"], "unknown backend `tpu`");
+    assert_usage_error(&["info", "with", "nem.loss_step_weights=[1,2]"], "loss_step_weights");
+    assert_usage_error(&["info", "with", "training.optimizer=adamax"], "adamax");
+    let data = tmpdir("missing");
+    let path = format!("dataset.path={}", data.display());
+    assert_usage_error(&["train", "with", "dataset.generate=false", &path, "--out", data.join("run").to_str().unwrap()], "does not exist");
+}
+
+#[test]
+fn a_malformed_data_file_is_a_clear_error() {
+    let data = tmpdir("malformed");
+    std::fs::write(data.join("shapes.h5"), b"garbage").unwrap();
+    let words = tiny_words(&data);
+    let out = data.join("run");
+    let o = gestalt(&args("train", &words, &["--out", out.to_str().unwrap(), "--quiet"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("shapes.h5"), "{}", stderr(&o));
+}
+
+#[test]
+fn train_then_evaluate_through_the_cli() {
+    let data = tmpdir("e2e");
+    let words = tiny_words(&data);
+    let out = data.join("run");
+    let o = gestalt(&args("train", &words, &["--out", out.to_str().unwrap(), "--quiet"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let test = last_json(&o);
+    assert_eq!(test["split"], "test");
+    let ami = test["AMI"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&ami), "{test}");
+    assert_eq!(test["samples"], 32.0);
+    for f in ["config.json", "metrics.jsonl", "checkpoints/last", "checkpoints/best", "eval/test.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    assert!(std::fs::read_dir(out.join("tb")).unwrap().count() > 0, "TensorBoard events");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let valid: Vec<_> = lines.iter().filter(|l| l["split"] == "validation").collect();
+    assert_eq!(valid.len(), 2, "one validation point per epoch");
+    for l in &valid {
+        for k in ["loss", "ub_loss_last", "ARI", "step", "epoch", "elapsed_s"] {
+            assert!(!l[k].is_null(), "{k} in {l}");
+        }
+    }
+    assert!(lines.iter().any(|l| l["split"] == "train" && !l["ARI"].is_null()));
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["gestalt"]["backend"], "flex");
+
+    // evaluate with the run's words and net_path, AMI on and off.
+    let net = format!("net_path={}", out.display());
+    let mut w = words.clone();
+    w.push(net.clone());
+    w.push("run_config.AMI=True".into());
+    let o = gestalt(&args("evaluate", &w, &["--quiet"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = last_json(&o);
+    assert_eq!(e["AMI"], test["AMI"], "evaluate reproduces train's final evaluation");
+    w.pop();
+    w.push("run_config.AMI=False".into());
+    let o = gestalt(&args("evaluate", &w, &["--quiet"]));
+    let e = last_json(&o);
+    assert!(e["loss"].as_f64().unwrap() > 0.0 && e["ub_loss_last"].as_f64().unwrap() > 0.0);
+    assert!(e.get("AMI").is_none());
+
+    // A second train into the same directory refuses rather than overwrite.
+    let o = gestalt(&args("train", &words, &["--out", out.to_str().unwrap(), "--quiet"]));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// Validation losses per epoch from metrics.jsonl.
+fn valid_losses(run: &std::path::Path) -> Vec<f64> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["split"] == "validation")
+        .map(|l| l["loss"].as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn resume_continues_exactly_as_an_uninterrupted_run() {
+    let data = tmpdir("resume");
+    let words = tiny_words(&data);
+    let (a, b) = (data.join("a"), data.join("b"));
+    let o = gestalt(&args("train", &words, &["--out", a.to_str().unwrap(), "--quiet"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut one = words.clone();
+    one.push("training.max_epoch=1".into());
+    let o = gestalt(&args("train", &one, &["--out", b.to_str().unwrap(), "--quiet"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = gestalt(&args("train", &words, &["--out", b.to_str().unwrap(), "--quiet", "--resume"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (la, lb) = (valid_losses(&a), valid_losses(&b));
+    assert_eq!(la.len(), 2);
+    assert_eq!(la, lb, "resumed run's validation losses equal the uninterrupted run's");
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let data = tmpdir("nan");
+    let mut words = tiny_words(&data);
+    let out = data.join("run");
+    words.push("training.max_epoch=1".into());
+    let o = gestalt(&args("train", &words, &["--out", out.to_str().unwrap(), "--quiet"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(out.join("checkpoints/last")).unwrap();
+    // A huge step size drives the weights to infinity and the loss to NaN in epoch 2.
+    words.pop();
+    words.push("training.params.learning_rate=1e30".into());
+    let o = gestalt(&args("train", &words, &["--out", out.to_str().unwrap(), "--quiet", "--resume"]));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not finite"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("checkpoints/last")).unwrap(), before, "last checkpoint untouched");
+}

@@ -1,0 +1,113 @@
+//! The E-step and both losses against values computed by hand (reference §2.1).
+use burn::tensor::{Device, Tensor, TensorData};
+use gestalt::nem::em::{EmSpec, Pixel};
+
+fn spec(pixel: Pixel) -> EmSpec {
+    EmSpec { k: 2, pixel, loss_inter_weight: 1.0, prior_p: 0.0, prior_mu: 0.0, gradient_gamma: true, pred_init: 0.0 }
+}
+
+fn t4(v: &[f64], shape: [usize; 4], d: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), shape), d)
+}
+
+fn vals<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().to_vec().unwrap()
+}
+
+// One image, two slots, two pixels, one channel: ψ_0 = (0.8, 0.3), ψ_1 = (0.2, 0.6), x = (1, 0).
+const PSI: [f64; 4] = [0.8, 0.3, 0.2, 0.6];
+const X: [f64; 2] = [1.0, 0.0];
+
+#[test]
+fn bernoulli_e_step_and_losses() {
+    let d = Device::flex();
+    let s = spec(Pixel::Bernoulli);
+    let psi = t4(&PSI, [1, 2, 2, 1], &d);
+    let x = t4(&X, [1, 1, 2, 1], &d);
+    // p(x | ψ) per slot and pixel, + 1e-6, normalised over slots.
+    let lik = |k: usize, i: usize| X[i] * PSI[2 * k + i] + (1.0 - X[i]) * (1.0 - PSI[2 * k + i]) + 1e-6;
+    let want: Vec<f64> = (0..2)
+        .flat_map(|k| (0..2).map(move |i| (k, i)))
+        .map(|(k, i)| lik(k, i) / (lik(0, i) + lik(1, i)))
+        .collect();
+    let gamma = s.e_step(psi.clone(), x.clone());
+    for (g, w) in vals(gamma.clone()).iter().zip(&want) {
+        assert!((g - w).abs() < 1e-6, "γ {g} vs {w}");
+    }
+    // intra = Σ γ · BCE(ψ, x); inter = Σ (1 − γ) · (−log(1 − ψ)).
+    let bce = |k: usize, i: usize| -(X[i] * PSI[2 * k + i].ln() + (1.0 - X[i]) * (1.0 - PSI[2 * k + i]).ln());
+    let kl0 = |k: usize, i: usize| -(1.0 - PSI[2 * k + i]).ln();
+    let (mut intra, mut inter) = (0.0, 0.0);
+    for k in 0..2 {
+        for i in 0..2 {
+            intra += want[2 * k + i] * bce(k, i);
+            inter += (1.0 - want[2 * k + i]) * kl0(k, i);
+        }
+    }
+    let l = s.step_loss(psi.clone(), gamma, x.clone());
+    assert!((vals(l.intra)[0] - intra).abs() < 1e-5);
+    assert!((vals(l.inter)[0] - inter).abs() < 1e-5);
+    assert!((intra - 1.060575).abs() < 1e-5, "hand value {intra}");
+    // Upper bound: BCE of max_k ψ = (0.8, 0.6) against (1, 0).
+    let ub = vals(s.upper_bound_loss(psi, x))[0];
+    assert!((ub - (-(0.8f64).ln() - (0.4f64).ln())).abs() < 1e-5);
+}
+
+#[test]
+fn inter_weight_scales_only_the_inter_term() {
+    let d = Device::flex();
+    let mut s = spec(Pixel::Bernoulli);
+    let psi = t4(&PSI, [1, 2, 2, 1], &d);
+    let x = t4(&X, [1, 1, 2, 1], &d);
+    let g = s.e_step(psi.clone(), x.clone());
+    let full = s.step_loss(psi.clone(), g.clone(), x.clone());
+    s.loss_inter_weight = 0.2;
+    let part = s.step_loss(psi, g, x);
+    assert!((vals(part.intra)[0] - vals(full.intra)[0]).abs() < 1e-7);
+    assert!((vals(part.inter)[0] - 0.2 * vals(full.inter)[0]).abs() < 1e-6);
+}
+
+#[test]
+fn gaussian_e_step_and_losses() {
+    let d = Device::flex();
+    let sigma = 0.25;
+    let s = spec(Pixel::Gaussian { e_sigma: sigma });
+    let psi = t4(&PSI, [1, 2, 2, 1], &d);
+    let x = t4(&X, [1, 1, 2, 1], &d);
+    let dens = |k: usize, i: usize| {
+        let z = (X[i] - PSI[2 * k + i]) / sigma;
+        (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI * sigma * sigma).sqrt() + 1e-6
+    };
+    let gamma = vals(s.e_step(psi.clone(), x.clone()));
+    for k in 0..2 {
+        for i in 0..2 {
+            let w = dens(k, i) / (dens(0, i) + dens(1, i));
+            assert!((gamma[2 * k + i] - w).abs() < 1e-5, "γ {} vs {w}", gamma[2 * k + i]);
+        }
+    }
+    let g = s.e_step(psi.clone(), x.clone());
+    let l = s.step_loss(psi, g, x);
+    let (mut intra, mut inter) = (0.0, 0.0);
+    for k in 0..2 {
+        for i in 0..2 {
+            let gk = gamma[2 * k + i];
+            intra += gk * (PSI[2 * k + i] - X[i]).powi(2) / 2.0;
+            inter += (1.0 - gk) * PSI[2 * k + i].powi(2) / 2.0;
+        }
+    }
+    assert!((vals(l.intra)[0] - intra).abs() < 1e-5);
+    assert!((vals(l.inter)[0] - inter).abs() < 1e-5);
+}
+
+#[test]
+fn losses_are_divided_by_the_batch_size() {
+    let d = Device::flex();
+    let s = spec(Pixel::Bernoulli);
+    let psi1 = t4(&PSI, [1, 2, 2, 1], &d);
+    let x1 = t4(&X, [1, 1, 2, 1], &d);
+    let psi2 = Tensor::cat(vec![psi1.clone(), psi1.clone()], 0);
+    let x2 = Tensor::cat(vec![x1.clone(), x1.clone()], 0);
+    let a = s.step_loss(psi1.clone(), s.e_step(psi1, x1.clone()), x1);
+    let b = s.step_loss(psi2.clone(), s.e_step(psi2, x2.clone()), x2);
+    assert!((vals(a.intra)[0] - vals(b.intra)[0]).abs() < 1e-6);
+}
