@@ -39,7 +39,7 @@ fn probe(device: &Device) -> std::result::Result<(), String> {
     let d = device.clone();
     let r = std::panic::catch_unwind(move || {
         let t = Tensor::<1>::from_floats([1.0, 2.0], &d);
-        t.sum().into_scalar_as::<f32>()
+        t.sum().into_scalar::<f32>()
     });
     std::panic::set_hook(hook);
     match r {

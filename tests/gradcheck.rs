@@ -72,7 +72,7 @@ fn check(network: &str) {
                 v[idx] += delta;
                 let t = Tensor::<1>::from_floats(v.as_slice(), &d).reshape(shape);
                 *params(net)[pi].1 = Param::from_tensor(t);
-                loss(&nem, net, &d).into_scalar_as::<f64>()
+                loss(&nem, net, &d).into_scalar::<f64>()
             };
             let fd = (eval(eps, &mut net) - eval(-eps, &mut net)) / (2.0 * eps);
             let ad = grad[idx];

@@ -82,9 +82,19 @@ impl<T: Send + 'static> Prefetch<T> {
 impl<T> Iterator for Prefetch<T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
+        let item = self.rx.recv().ok();
+        if item.is_some() {
+            self.len -= 1;
+        }
+        item
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.len, Some(self.len))
     }
 }
+
+impl<T> ExactSizeIterator for Prefetch<T> {}
 
 impl<T> Drop for Prefetch<T> {
     fn drop(&mut self) {

@@ -224,10 +224,10 @@ impl Nem {
             let bsz = batch.shape[1];
             let out = self.unroll(net, &batch, device, true);
             for (k, v) in [("loss", out.loss), ("intra", out.intra), ("inter", out.inter), ("ub_loss_last", out.ub_loss_last)] {
-                *sums.entry(k.into()).or_default() += v.into_scalar_as::<f64>() * bsz as f64;
+                *sums.entry(k.into()).or_default() += v.into_scalar::<f64>() * bsz as f64;
             }
             n += bsz;
-            let assign: Vec<i64> = out.assignments.unwrap().into_data().convert::<i64>().to_vec().unwrap();
+            let assign: Vec<i64> = out.assignments.unwrap().into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
             let groups = batch.groups.as_ref().ok_or_else(|| Error::usage("the dataset has no `groups`"))?;
             let p = batch.shape[2] * batch.shape[3];
             for t in 0..steps {

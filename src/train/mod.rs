@@ -98,7 +98,7 @@ fn progress(len: usize, epoch: usize, quiet: bool) -> ProgressBar {
 }
 
 fn scalar(t: Tensor<1>) -> f64 {
-    t.into_scalar_as::<f64>()
+    t.into_scalar::<f64>()
 }
 
 /// Train `family` in `run`, resuming from `run.last()` when `resume`. Returns the best checkpoint.
