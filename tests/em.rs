@@ -11,7 +11,7 @@ fn t4(v: &[f64], shape: [usize; 4], d: &Device) -> Tensor<4> {
 }
 
 fn vals<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().to_vec().unwrap()
+    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
 }
 
 // One image, two slots, two pixels, one channel: ψ_0 = (0.8, 0.3), ψ_1 = (0.2, 0.6), x = (1, 0).

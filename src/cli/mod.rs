@@ -79,7 +79,9 @@ impl Common {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::PrintConfig(c) => {
-            println!("{}", serde_json::to_string_pretty(&c.resolve()?.value).unwrap());
+            let r = c.resolve()?;
+            family(&r)?; // type-check every value before printing
+            println!("{}", serde_json::to_string_pretty(&r.value).unwrap());
             Ok(())
         }
         Command::Info(c) => info(&c),
@@ -153,6 +155,7 @@ fn train_cmd(c: &Common) -> Result<()> {
         )));
     }
     let device = crate::backend::device(&c.backend, c.device)?;
+    nem.data_file()?; // a missing or ungeneratable dataset fails before anything is written
     std::fs::create_dir_all(&out)?;
     config::write_json(&out.join("config.json"), &run_config_json(&r, &c.backend))?;
     if !c.quiet {

@@ -100,6 +100,8 @@ impl Nem {
                 )));
             }
         };
+        let t = &cfg.training;
+        crate::train::optim::build(&t.optimizer, &t.params, t.clip_gradients)?; // reject bad names early
         if cfg.training.batch_size == 0 {
             return Err(Error::usage("training.batch_size must be at least 1"));
         }
