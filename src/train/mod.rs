@@ -130,7 +130,7 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
         let batches = family.train_batches(epoch)?;
         let pb = progress(batches.len(), epoch, quiet);
         let mut sums: Vec<(&'static str, Tensor<1>)> = Vec::new();
-        let (mut window, mut n_epoch) = (0usize, 0usize);
+        let mut n_epoch = 0usize;
         for batch in batches {
             // Every random draw of a step is a pure function of (seed, step): resumable exactly.
             ad.seed(derive_seed(s.seed, &[st.step]));
@@ -142,7 +142,6 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
             let grads = GradientsParams::from_grads(losses.total.backward(), &model);
             model = optim.step(lr, model, grads);
             st.step += 1;
-            window += 1;
             n_epoch += 1;
             pb.inc(1);
             if s.log_steps > 0 && st.step % s.log_steps as u64 == 0 {
@@ -150,10 +149,8 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
                 check_finite(&scores, st.step, run)?;
                 pb.set_message(format!("loss {:.3}", scores["loss"]));
                 log.record(st.step, epoch, "train_running", &scores, t0.elapsed().as_secs_f64())?;
-                window = 0;
             }
         }
-        let _ = window;
         pb.finish_and_clear();
         let running = means(&sums, n_epoch.max(1));
         check_finite(&running, st.step, run)?;
