@@ -10,5 +10,6 @@ pub mod nem;
 pub mod nn;
 pub mod train;
 pub mod util;
+pub mod viz;
 
 pub use error::{Error, Result};

@@ -162,3 +162,58 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     assert!(stderr(&o).contains("not finite"), "{}", stderr(&o));
     assert_eq!(std::fs::read(out.join("checkpoints/last")).unwrap(), before, "last checkpoint untouched");
 }
+
+#[test]
+fn no_config_words_run_the_default_experiment() {
+    let o = gestalt(&["print-config"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["dataset"]["name"], "shapes24");
+    // Overrides alone still apply to the default experiment.
+    let o = gestalt(&["print-config", "with", "nem.k=4"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((v["dataset"]["name"].as_str(), v["nem"]["k"].as_u64()), (Some("shapes24"), Some(4)));
+}
+
+#[test]
+fn minimal_has_the_seed_parameter_count() {
+    // θ_init K·H + W_x H·D + W_h H·H + b_h H + W_dec D·H + b_dec D, K = 3, H = 24, D = 576.
+    let o = gestalt(&["info", "with", "dataset.shapes24", "network.minimal"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(last_json(&o)["trainable_parameters"], 3 * 24 + 24 * 576 + 24 * 24 + 24 + 576 * 24 + 576);
+}
+
+#[test]
+fn every_run_draws_its_pictures_and_viz_redraws_them() {
+    let data = tmpdir("viz");
+    let out = data.join("run");
+    let words: Vec<String> = [
+        "with", "dataset.shapes24", "network.minimal", "dataset.sizes.training=64", "dataset.sizes.validation=16",
+        "dataset.sizes.test=16", "dataset.valid_size=16", "training.max_epoch=2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!("dataset.path={}", data.display())])
+    .collect();
+    let o = gestalt(&args("train", &words, &["--out", out.to_str().unwrap(), "--quiet"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let test = last_json(&o);
+    for k in ["AMI", "NMI", "ARI", "last_AMI", "last_NMI"] {
+        assert!(test[k].as_f64().is_some(), "{k} in {test}");
+    }
+    let pictures = ["dataset_examples", "learning_curves", "grouping_scores", "slot_assignments", "slot_reconstructions"];
+    let viz = out.join("viz");
+    for p in pictures {
+        let (w, h) = gestalt::viz::png_size(&viz.join(format!("{p}.png"))).unwrap();
+        assert!(w > 100 && h > 60, "{p}: {w}×{h}");
+    }
+    assert_eq!(std::fs::read_dir(viz.join("frames")).unwrap().count(), 2, "one frame per epoch");
+    let gif = std::fs::read(viz.join("training.gif")).unwrap();
+    assert!(gif.starts_with(b"GIF89a"));
+    // Redraw from the run directory alone.
+    std::fs::remove_file(viz.join("slot_assignments.png")).unwrap();
+    let o = gestalt(&["viz", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(viz.join("slot_assignments.png").is_file());
+    assert_usage_error(&["viz", data.to_str().unwrap()], "not a run directory");
+}

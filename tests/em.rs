@@ -1,9 +1,9 @@
 //! The E-step and both losses against values computed by hand (reference §2.1).
 use burn::tensor::{Device, Tensor, TensorData};
-use gestalt::nem::em::{EmSpec, Pixel};
+use gestalt::nem::em::{EmSpec, LossKind, Pixel};
 
 fn spec(pixel: Pixel) -> EmSpec {
-    EmSpec { k: 2, pixel, loss_inter_weight: 1.0, prior_p: 0.0, prior_mu: 0.0, gradient_gamma: true, pred_init: 0.0 }
+    EmSpec { k: 2, pixel, loss_inter_weight: 1.0, prior_p: 0.0, prior_mu: 0.0, gradient_gamma: true, pred_init: 0.0, loss: LossKind::Nem }
 }
 
 fn t4(v: &[f64], shape: [usize; 4], d: &Device) -> Tensor<4> {
@@ -110,4 +110,23 @@ fn losses_are_divided_by_the_batch_size() {
     let a = s.step_loss(psi1.clone(), s.e_step(psi1, x1.clone()), x1);
     let b = s.step_loss(psi2.clone(), s.e_step(psi2, x2.clone()), x2);
     assert!((vals(a.intra)[0] - vals(b.intra)[0]).abs() < 1e-6);
+}
+
+#[test]
+fn mixture_loss_is_the_negative_log_of_the_uniform_mixture() {
+    let d = Device::flex();
+    let mut s = spec(Pixel::Bernoulli);
+    s.loss = LossKind::Mixture;
+    let psi = t4(&PSI, [1, 2, 2, 1], &d);
+    let x = t4(&X, [1, 1, 2, 1], &d);
+    // p(x | ψ) is (0.8, 0.7) for slot 0 and (0.2, 0.4) for slot 1: mixtures 0.5 and 0.55.
+    let want = -(0.5f64.ln() + 0.55f64.ln());
+    let l = s.step_loss(psi.clone(), s.e_step(psi.clone(), x.clone()), x.clone());
+    let got = vals(l.intra)[0];
+    assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    assert_eq!(vals(l.inter)[0], 0.0);
+    // Two copies of the image: the same loss per image.
+    let psi2 = Tensor::cat(vec![psi.clone(), psi], 0);
+    let x2 = Tensor::cat(vec![x.clone(), x], 0);
+    assert!((vals(s.mixture_nll(psi2, x2))[0] - want).abs() < 1e-5);
 }

@@ -4,7 +4,6 @@ use super::Common;
 use crate::error::Result;
 use crate::nem::Nem;
 use crate::train::{Family, optim};
-use burn::optim::GradientsParams;
 use serde_json::json;
 use std::time::Instant;
 
@@ -26,9 +25,7 @@ pub fn bench(c: &Common, nem: &Nem) -> Result<()> {
     let mut times = Vec::new();
     for i in 0..warmup + c.steps.max(1) {
         let t0 = Instant::now();
-        let losses = nem.loss(&model, &batch, &device);
-        let grads = GradientsParams::from_grads(losses.total.backward(), &model);
-        model = opt.step(s.params.learning_rate, model, grads);
+        (model, _) = crate::train::step(nem, &s, &mut opt, model, &batch, &device);
         device.sync().map_err(|e| crate::error::Error::internal(format!("{e:?}")))?;
         if i >= warmup {
             times.push(t0.elapsed().as_secs_f64() * 1000.0);

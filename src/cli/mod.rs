@@ -31,6 +31,20 @@ pub enum Command {
     Generate(Common),
     /// Median training-step time and peak memory, as one JSON line.
     Bench(Common),
+    /// Redraw a run's pictures (DIR/viz/) from its config and best checkpoint.
+    Viz(VizArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VizArgs {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// flex (default CPU), ndarray, wgpu or cuda.
+    #[arg(long, default_value = "flex")]
+    pub backend: String,
+    /// Device index for GPU backends.
+    #[arg(long)]
+    pub device: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -94,7 +108,24 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(c) => train_cmd(&c),
         Command::Evaluate(c) => evaluate_cmd(&c),
         Command::Bench(c) => bench::bench(&c, &family(&c.resolve()?)?),
+        Command::Viz(v) => viz_cmd(&v),
     }
+}
+
+fn viz_cmd(v: &VizArgs) -> Result<()> {
+    let (config, best) = (v.dir.join("config.json"), RunDir { dir: v.dir.clone() }.best());
+    if !config.is_file() || !best.is_file() {
+        return Err(Error::usage(format!(
+            "{} is not a run directory (it needs config.json and checkpoints/best)",
+            v.dir.display()
+        )));
+    }
+    let nem = family(&config::resolve(&[config.display().to_string()])?)?;
+    let device = crate::backend::device(&v.backend, v.device)?;
+    let model = Checkpoint::load(&best)?.apply_model(nem.build_model(&device)?)?;
+    crate::nem::viz::draw_all(&nem, &model, &v.dir, &device)?;
+    println!("{}", json!({ "viz": v.dir.join("viz") }));
+    Ok(())
 }
 
 /// The model family of a resolved configuration.
@@ -162,6 +193,8 @@ fn train_cmd(c: &Common) -> Result<()> {
         eprintln!("run directory {}", out.display());
     }
     let best = train::train(&nem, &run, &device, c.resume, c.quiet)?;
+    let model = Checkpoint::load(&best)?.apply_model(nem.build_model(&device)?)?;
+    crate::nem::viz::draw_all(&nem, &model, &out, &device)?;
     evaluate_checkpoint(&nem, &best, &out, &device)
 }
 

@@ -35,9 +35,16 @@ impl Resolved {
     }
 }
 
-/// Resolve the words after `with` into one configuration tree.
+/// The experiment run when the words name no config file: `configs/default.json`.
+pub const DEFAULT_EXPERIMENT: &str = "default";
+
+/// Resolve the words after `with` into one configuration tree. Words that name no config file
+/// apply to the default experiment.
 pub fn resolve(raw_words: &[String]) -> Result<Resolved> {
-    let words = parse_words(raw_words)?;
+    let mut words = parse_words(raw_words)?;
+    if !words.iter().any(|w| matches!(w, Word::File(_))) {
+        words.insert(0, Word::File(DEFAULT_EXPERIMENT.into()));
+    }
     let mut files = Vec::new();
     for w in &words {
         if let Word::File(name) = w {

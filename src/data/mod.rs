@@ -2,6 +2,7 @@
 pub mod h5;
 pub mod loader;
 pub mod shapes;
+pub mod shapes24;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -10,8 +11,21 @@ use std::path::{Path, PathBuf};
 pub fn nem_generator(name: &str) -> Option<fn(u64, u64, usize) -> h5::NemSplit> {
     match name {
         "shapes" => Some(shapes::split),
+        "shapes24" => Some(shapes24::split),
         _ => None,
     }
+}
+
+/// `n` static images (T = 1) of a generator that is pure in (seed, index), from index `first`.
+pub fn static_split(sample: fn(u64, u64) -> (Vec<f32>, Vec<f32>), size: usize, seed: u64, first: u64, n: usize) -> h5::NemSplit {
+    let mut features = Vec::with_capacity(n * size * size);
+    let mut groups = Vec::with_capacity(n * size * size);
+    for i in 0..n as u64 {
+        let (f, g) = sample(seed, first + i);
+        features.extend(f);
+        groups.extend(g);
+    }
+    h5::NemSplit { shape: [1, n, size, size, 1], features, groups: Some(groups) }
 }
 
 /// Make sure the N-EM file `<path>/<name>.h5` exists, generating it when allowed.

@@ -59,14 +59,7 @@ pub fn sample(seed: u64, index: u64) -> (Vec<f32>, Vec<f32>) {
 
 /// `n` images starting at `first` as an N-EM split with T = 1.
 pub fn split(seed: u64, first: u64, n: usize) -> NemSplit {
-    let mut features = Vec::with_capacity(n * SIZE * SIZE);
-    let mut groups = Vec::with_capacity(n * SIZE * SIZE);
-    for i in 0..n as u64 {
-        let (f, g) = sample(seed, first + i);
-        features.extend(f);
-        groups.extend(g);
-    }
-    NemSplit { shape: [1, n, SIZE, SIZE, 1], features, groups: Some(groups) }
+    super::static_split(sample, SIZE, seed, first, n)
 }
 
 #[cfg(test)]

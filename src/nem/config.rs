@@ -55,6 +55,9 @@ pub struct EmCfg {
     pub nr_steps: usize,
     pub e_sigma: f64,
     pub pred_init: f64,
+    /// "nem": the original's γ-weighted intra/inter loss; "mixture": −log of the uniform mixture
+    /// likelihood, −Σ log((1/K) Σ_k p(x|ψ_k)), as the minimal system (seed 003) trains.
+    pub loss: String,
 }
 
 /// `'last'`, `'all'` or an explicit list of nr_steps weights.
@@ -110,6 +113,8 @@ pub struct TrainingCfg {
     pub batch_size: usize,
     pub max_epoch: usize,
     pub clip_gradients: Option<f64>,
+    /// Rescale all gradients together so their global L2 norm is at most this (None: off).
+    pub clip_global_norm: Option<f64>,
     /// Log the running training loss every this many steps (0: only per epoch).
     pub log_steps: usize,
     pub debug_samples: Vec<usize>,
@@ -142,6 +147,18 @@ pub struct NetworkCfg {
     pub input: Vec<LayerCfg>,
     pub recurrent: Vec<LayerCfg>,
     pub output: Vec<LayerCfg>,
+    /// A learned initial state θ_init per slot, plus per-image jitter (the minimal system's
+    /// symmetry breaker); None: the original's h = 0, ψ = pred_init, random γ.
+    pub theta_init: Option<ThetaInit>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThetaInit {
+    /// Standard deviation of θ_init's Gaussian initialisation.
+    pub std: f64,
+    /// Standard deviation of the per-image Gaussian jitter added to θ_init.
+    pub jitter: f64,
 }
 
 /// One layer as the original lists it: `{name, size, act, stride, kernel, ln}`.

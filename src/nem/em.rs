@@ -15,6 +15,15 @@ pub enum Pixel {
     Gaussian { e_sigma: f64 },
 }
 
+/// The training loss of one EM step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LossKind {
+    /// The original's: Σ γ·intra + w_inter Σ (1 − γ)·inter.
+    Nem,
+    /// −Σ_pixels log((1/K) Σ_k p(x | ψ_k)), the uniform-mixture likelihood (seed 003).
+    Mixture,
+}
+
 /// Everything the EM loop needs besides the inner network.
 #[derive(Debug, Clone)]
 pub struct EmSpec {
@@ -27,6 +36,7 @@ pub struct EmSpec {
     /// Let gradients flow through γ (in the network input mask and the loss weights).
     pub gradient_gamma: bool,
     pub pred_init: f64,
+    pub loss: LossKind,
 }
 
 /// The state carried from one EM step to the next.
@@ -123,8 +133,33 @@ impl EmSpec {
         }
     }
 
-    /// L_t = [Σ γ·intra + w_inter Σ (1 − γ)·inter] / B, summed over K, pixels and channels.
+    /// log p(x | ψ_k) per pixel, summed over channels, [B, K, P, 1] (Gaussian up to a constant).
+    pub fn log_likelihood(&self, psi: Tensor<4>, target: Tensor<4>) -> Tensor<4> {
+        self.intra(psi, target).sum_dim(3).neg()
+    }
+
+    /// −Σ log((1/K) Σ_k p(x | ψ_k)) / B, with a log-sum-exp over the slots.
+    pub fn mixture_nll(&self, psi: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+        let b = psi.dims()[0] as f64;
+        let ll = self.log_likelihood(psi, target);
+        let m = ll.clone().max_dim(1).detach();
+        let lse = (ll - m.clone()).exp().sum_dim(1).log() + m;
+        (lse - (self.k as f64).ln()).sum().neg() / b
+    }
+
+    /// The step's loss: the original's (below) or the mixture likelihood.
     pub fn step_loss(&self, psi: Tensor<4>, gamma: Tensor<4>, target: Tensor<4>) -> StepLoss {
+        match self.loss {
+            LossKind::Nem => self.nem_loss(psi, gamma, target),
+            LossKind::Mixture => {
+                let intra = self.mixture_nll(psi, target);
+                StepLoss { inter: intra.zeros_like(), intra }
+            }
+        }
+    }
+
+    /// L_t = [Σ γ·intra + w_inter Σ (1 − γ)·inter] / B, summed over K, pixels and channels.
+    fn nem_loss(&self, psi: Tensor<4>, gamma: Tensor<4>, target: Tensor<4>) -> StepLoss {
         let b = psi.dims()[0] as f64;
         let gamma = self.maybe_detach(gamma);
         let intra = (gamma.clone() * self.intra(psi.clone(), target)).sum() / b;

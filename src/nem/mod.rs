@@ -2,6 +2,7 @@
 pub mod config;
 pub mod em;
 pub mod net;
+pub mod viz;
 
 use crate::config::Resolved;
 use crate::data::{self, h5::NemSplit, loader};
@@ -65,6 +66,8 @@ pub struct Unrolled {
     pub ub_loss_last: Tensor<1>,
     /// argmax_k γ after each step, [T, B, P].
     pub assignments: Option<Tensor<3, Int>>,
+    /// ψ and γ of the last step, [B, K, P, C] and [B, K, P, 1] (kept with the assignments).
+    pub last: Option<(Tensor<4>, Tensor<4>)>,
 }
 
 impl Nem {
@@ -84,6 +87,11 @@ impl Nem {
             prior_mu: c.pixel_prior.mu,
             gradient_gamma: c.gradient_gamma,
             pred_init: c.pred_init,
+            loss: match c.loss.as_str() {
+                "nem" => em::LossKind::Nem,
+                "mixture" => em::LossKind::Mixture,
+                other => return Err(Error::usage(format!("unknown nem.loss `{other}` (nem, mixture)"))),
+            },
         };
         let p = cfg.noise.prob;
         if !(0.0..=1.0).contains(&p) {
@@ -123,8 +131,11 @@ impl Nem {
             Pixel::Bernoulli => Act::Sigmoid,
             Pixel::Gaussian { .. } => Act::Linear,
         };
-        net::build(&self.cfg.network, self.frame_values()?, out_act, device)
-            .map_err(|e| Error::usage(format!("network: {e}")))
+        let net = net::build(&self.cfg.network, self.frame_values()?, self.spec.k, out_act, device)
+            .map_err(|e| Error::usage(format!("network: {e}")))?;
+        // Draw the initial weights now, not lazily inside the first step's random stream.
+        crate::nn::materialize(&net);
+        Ok(net)
     }
 
     /// The dataset file, generated first when missing and allowed.
@@ -171,26 +182,37 @@ impl Nem {
     }
 
     /// Unroll the EM loop over a batch. Static data (T = 1) gives every step the same frame.
+    /// With a learned θ_init, iteration 0 only decodes θ_0 = θ_init + jitter (no M-step).
     pub fn unroll(&self, net: &InnerNet, batch: &loader::NemBatch, device: &Device, keep: bool) -> Unrolled {
         let [t_data, b, h, w, c] = batch.shape;
-        let p = h * w;
+        let (p, k) = (h * w, self.spec.k);
         let x = Tensor::<4>::from_data(TensorData::new(batch.features.clone(), [t_data, b, p, c]), device);
         let frame = |t: usize| -> Tensor<4> {
             let t = if t_data == 1 { 0 } else { t };
             x.clone().slice([t..t + 1]).reshape([b, 1, p, c])
         };
         let mut state = self.spec.initial_state(b, p, c, net.units(), device);
+        let theta_init = net.theta_init();
+        if let Some(theta) = &theta_init {
+            let jitter = self.cfg.network.theta_init.as_ref().map_or(0.0, |t| t.jitter);
+            let units = net.units();
+            let theta0 = theta.clone().unsqueeze::<3>().expand([b, k, units]).reshape([b * k, units]);
+            state.h = theta0.clone() + theta0.random_like(Distribution::Normal(0.0, jitter));
+        }
         let zero = || Tensor::<1>::zeros([1], device);
         let (mut intra, mut inter) = (zero(), zero());
         let mut assignments = Vec::new();
         let steps = self.cfg.nem.nr_steps;
         let mut ub = zero();
         for t in 0..steps {
-            let input = self.noise.apply(frame(t));
             let target = frame(t + 1);
-            let u = self.spec.network_input(&state, input);
-            let (psi, hidden) = net.step(u, state.h);
-            let psi = psi.reshape([b, self.spec.k, p, c]);
+            let (psi, hidden) = if t == 0 && theta_init.is_some() {
+                (net.decode(state.h.clone()), state.h)
+            } else {
+                let u = self.spec.network_input(&state, self.noise.apply(frame(t)));
+                net.step(u, state.h)
+            };
+            let psi = psi.reshape([b, k, p, c]);
             let gamma = self.spec.e_step(psi.clone(), target.clone());
             if self.weights[t] != 0.0 {
                 let l = self.spec.step_loss(psi.clone(), gamma.clone(), target.clone());
@@ -211,6 +233,7 @@ impl Nem {
             inter,
             ub_loss_last: ub,
             assignments: keep.then(|| Tensor::cat(assignments, 0)),
+            last: keep.then_some((state.psi, state.gamma)),
         }
     }
 
@@ -220,7 +243,7 @@ impl Nem {
         let batches = loader::prefetch(split.clone(), starts, self.frames(), 4);
         let steps = self.cfg.nem.nr_steps;
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
-        let (mut n, mut per_t) = (0usize, vec![[0f64; 3]; steps]); // [ari, ami, count]
+        let (mut n, mut per_t) = (0usize, vec![[0f64; 4]; steps]); // [ari, ami, nmi, count]
         for (i, batch) in batches.enumerate() {
             device.seed(derive_seed(self.cfg.seed, &[u64::MAX - 1, i as u64]));
             let bsz = batch.shape[1];
@@ -246,23 +269,50 @@ impl Nem {
                     per_t[t][0] += metrics::ari(&truth, &pred);
                     if with_ami {
                         per_t[t][1] += metrics::ami(&truth, &pred);
+                        per_t[t][2] += metrics::nmi(&truth, &pred);
                     }
-                    per_t[t][2] += 1.0;
+                    per_t[t][3] += 1.0;
                 }
             }
         }
         let mut scores: Scores = sums.into_iter().map(|(k, v)| (k, v / n as f64)).collect();
         let wsum: f64 = self.weights.iter().sum();
-        let mean_t = |j: usize, t: usize| per_t[t][j] / per_t[t][2].max(1.0);
+        let mean_t = |j: usize, t: usize| per_t[t][j] / per_t[t][3].max(1.0);
         let weighted = |j: usize| (0..steps).map(|t| self.weights[t] * mean_t(j, t)).sum::<f64>() / wsum.max(1e-12);
         scores.insert("ARI".into(), weighted(0));
         scores.insert("last_ARI".into(), mean_t(0, steps - 1));
         if with_ami {
             scores.insert("AMI".into(), weighted(1));
             scores.insert("last_AMI".into(), mean_t(1, steps - 1));
+            scores.insert("NMI".into(), weighted(2));
+            scores.insert("last_NMI".into(), mean_t(2, steps - 1));
         }
         scores.insert("samples".into(), n as f64);
         Ok(scores)
+    }
+
+    /// The model's view of the first `n` samples of `split`: what the pictures show.
+    pub fn inspect(&self, net: &InnerNet, split: &str, n: usize, device: &Device) -> Result<viz::Inspection> {
+        let data = self.read_split(split, Some(n))?;
+        let batch = loader::slice(&data, 0, data.len(), self.frames());
+        device.seed(derive_seed(self.cfg.seed, &[u64::MAX - 2]));
+        let out = self.unroll(net, &batch, device, true);
+        let floats = |t: Tensor<4>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+        let (psi, gamma) = out.last.expect("kept");
+        let [_, b, h, w, c] = batch.shape;
+        Ok(viz::Inspection {
+            n: b,
+            h,
+            w,
+            c,
+            k: self.spec.k,
+            steps: self.cfg.nem.nr_steps,
+            assign: out.assignments.expect("kept").into_data().convert::<i64>().try_into_vec::<i64>().unwrap()
+                .into_iter().map(|a| a as u32).collect(),
+            psi: floats(psi),
+            gamma: floats(gamma),
+            batch,
+        })
     }
 
     /// Evaluate on a whole split as `run_from_file` does: AMI (run_config.AMI) or next-step losses.
@@ -291,6 +341,7 @@ impl Family for Nem {
             optimizer: t.optimizer.clone(),
             params: t.params.clone(),
             clip_gradients: t.clip_gradients,
+            clip_global_norm: t.clip_global_norm,
             max_epoch: t.max_epoch,
             max_patience: Some(t.max_patience),
             log_steps: t.log_steps,
@@ -331,7 +382,12 @@ impl Family for Nem {
         let src = if split == "train" { &data.train } else { &data.valid };
         let subset = if src.len() > limit { Arc::new(loader_subset(src, limit)) } else { src.clone() };
         let b = self.cfg.validation.batch_size.unwrap_or(self.cfg.training.batch_size);
-        self.score(net, &subset, b, false, device)
+        // Grouping scores (AMI, NMI, ARI) on the validation subset each epoch: the score curve.
+        self.score(net, &subset, b, split != "train", device)
+    }
+
+    fn visualize(&self, net: &InnerNet, dir: &std::path::Path, epoch: usize, device: &Device) -> Result<()> {
+        viz::epoch_frame(self, net, dir, epoch, device)
     }
 }
 

@@ -25,21 +25,24 @@ impl Fc {
     }
 }
 
-/// TF's BasicRNNCell with linear activation, then σ: state σ(z), output σ(LN(z)) or σ(z).
+/// TF's BasicRNNCell with linear activation, then `act`: state act(z), output act(LN(z)) or
+/// act(z). The original uses σ; the minimal system's M-step θ ← tanh(W_x r + W_h θ + b) is tanh.
 #[derive(Module, Debug)]
 pub struct RnnCell {
     pub linear: Dense,
     pub ln: Option<LayerNorm>,
+    #[module(skip)]
+    pub act: Act,
 }
 
 impl RnnCell {
     fn step(&self, x: Tensor<2>, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let z = self.linear.forward(Tensor::cat(vec![x, h], 1));
         let out = match &self.ln {
-            Some(ln) => sigmoid(ln.forward(z.clone())),
-            None => sigmoid(z.clone()),
+            Some(ln) => self.act.apply(ln.forward(z.clone())),
+            None => self.act.apply(z.clone()),
         };
-        (out, sigmoid(z))
+        (out, self.act.apply(z))
     }
 }
 
@@ -49,6 +52,8 @@ pub struct RnnEm {
     pub input: Vec<Fc>,
     pub cell: RnnCell,
     pub output: Vec<Fc>,
+    /// The learned initial state θ_init of each slot, [K, units] (network.theta_init).
+    pub theta_init: Option<Param<Tensor<2>>>,
 }
 
 /// N-EM's gradient M-step (§2.2): θ ← θ + lr · σ'(θ) ⊙ (u W), ψ = σ(σ(θ) Wᵀ), W tied, no biases.
@@ -73,6 +78,22 @@ impl InnerNet {
         match self {
             InnerNet::Rnn(n) => n.cell.linear.weight.dims()[1],
             InnerNet::Nem(c) => c.w.dims()[1],
+        }
+    }
+
+    /// θ_init [K, units] when the network learns its initial state.
+    pub fn theta_init(&self) -> Option<Tensor<2>> {
+        match self {
+            InnerNet::Rnn(n) => n.theta_init.as_ref().map(|t| t.val()),
+            InnerNet::Nem(_) => None,
+        }
+    }
+
+    /// The decoder alone: ψ of a state h (the RNN cell's output is its state when there is no LN).
+    pub fn decode(&self, h: Tensor<2>) -> Tensor<2> {
+        match self {
+            InnerNet::Rnn(n) => n.output.iter().fold(h, |x, l| l.forward(x)),
+            InnerNet::Nem(c) => sigmoid(sigmoid(h).matmul(c.w.val().transpose())),
         }
     }
 
@@ -116,8 +137,8 @@ fn fc(cfg: &LayerCfg, d_in: usize, output_act: Act, device: &Device) -> Result<(
     Ok((layer, size))
 }
 
-/// Build the inner network for `d` = H·W·C input values; `output_act` replaces `'*'`.
-pub fn build(cfg: &NetworkCfg, d: usize, output_act: Act, device: &Device) -> Result<InnerNet, String> {
+/// Build the inner network for `d` = H·W·C input values and `k` slots; `output_act` replaces `'*'`.
+pub fn build(cfg: &NetworkCfg, d: usize, k: usize, output_act: Act, device: &Device) -> Result<InnerNet, String> {
     let recurrent = match cfg.recurrent.as_slice() {
         [r] => r,
         _ => return Err("network.recurrent must list exactly one layer".into()),
@@ -129,6 +150,9 @@ pub fn build(cfg: &NetworkCfg, d: usize, output_act: Act, device: &Device) -> Re
         }
         let w = Initializer::XavierUniform { gain: 1.0 }.init_with([d, units], Some(d), Some(units), device);
         let lr = Initializer::XavierUniform { gain: 1.0 }.init_with([1, 1], Some(1), Some(1), device);
+        if cfg.theta_init.is_some() {
+            return Err("network.theta_init needs the `rnn` cell (use_NEM_formulation=false)".into());
+        }
         return Ok(InnerNet::Nem(NemCell { w, lr }));
     }
     if recurrent.name != "rnn" {
@@ -137,9 +161,11 @@ pub fn build(cfg: &NetworkCfg, d: usize, output_act: Act, device: &Device) -> Re
             recurrent.name
         ));
     }
-    if recurrent.act.as_deref().is_some_and(|a| a != "sigmoid") {
-        return Err("the `rnn` layer's activation is sigmoid, as in the original".into());
-    }
+    let act = match recurrent.act.as_deref() {
+        None | Some("sigmoid") => Act::Sigmoid,
+        Some("tanh") => Act::Tanh,
+        Some(a) => return Err(format!("the `rnn` layer's activation is sigmoid or tanh, not `{a}`")),
+    };
     let mut width = d;
     let mut input = Vec::new();
     for l in &cfg.input {
@@ -150,6 +176,7 @@ pub fn build(cfg: &NetworkCfg, d: usize, output_act: Act, device: &Device) -> Re
     let cell = RnnCell {
         linear: Dense::new(width + units, units, true, device),
         ln: recurrent.ln.then(|| LayerNorm::new(units, device)),
+        act,
     };
     width = units;
     let mut output = Vec::new();
@@ -161,5 +188,8 @@ pub fn build(cfg: &NetworkCfg, d: usize, output_act: Act, device: &Device) -> Re
     if width != d {
         return Err(format!("the decoder ends with {width} values but a frame has {d}"));
     }
-    Ok(InnerNet::Rnn(RnnEm { input, cell, output }))
+    let theta_init = cfg.theta_init.as_ref().map(|t| {
+        Initializer::Normal { mean: 0.0, std: t.std }.init([k, units], device)
+    });
+    Ok(InnerNet::Rnn(RnnEm { input, cell, output, theta_init }))
 }

@@ -60,6 +60,18 @@ impl LayerNorm {
     }
 }
 
+/// Initialise every parameter of `model` now. Burn initialises parameters lazily, on first use;
+/// done inside a step, that would draw from the step's seeded random stream and shift it.
+pub fn materialize<M: Module>(model: &M) {
+    struct Touch;
+    impl burn::module::ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Touch);
+}
+
 /// (x − mean) / sqrt(var + ε) along the last axis of a [N, F] tensor.
 pub fn normalize(x: Tensor<2>) -> Tensor<2> {
     let (var, mean) = x.clone().var_mean_bias(1);

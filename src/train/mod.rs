@@ -22,6 +22,8 @@ pub struct LoopSettings {
     pub optimizer: String,
     pub params: optim::OptimParams,
     pub clip_gradients: Option<f64>,
+    /// Rescale all gradients together to at most this global L2 norm.
+    pub clip_global_norm: Option<f64>,
     pub max_epoch: usize,
     /// Stop after this many epochs without a better validation criterion.
     pub max_patience: Option<usize>,
@@ -123,7 +125,6 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
     }
     let mut log = RunLog::open(&run.dir)?;
     let t0 = Instant::now() - std::time::Duration::from_secs_f64(st.elapsed_s);
-    let lr = s.params.learning_rate;
 
     while st.epoch < s.max_epoch {
         let epoch = st.epoch + 1;
@@ -134,13 +135,11 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
         for batch in batches {
             // Every random draw of a step is a pure function of (seed, step): resumable exactly.
             ad.seed(derive_seed(s.seed, &[st.step]));
-            let losses = family.loss(&model, &batch, &ad);
-            accumulate(&mut sums, "loss", losses.total.clone().detach());
-            for (k, v) in &losses.logged {
-                accumulate(&mut sums, k, v.clone().detach());
+            let logged;
+            (model, logged) = step(family, &s, &mut optim, model, &batch, &ad);
+            for (k, v) in logged {
+                accumulate(&mut sums, k, v);
             }
-            let grads = GradientsParams::from_grads(losses.total.backward(), &model);
-            model = optim.step(lr, model, grads);
             st.step += 1;
             n_epoch += 1;
             pb.inc(1);
@@ -203,6 +202,26 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
         return Err(Error::usage("no epoch was trained (training.max_epoch is 0?)"));
     }
     Ok(run.best())
+}
+
+/// One optimisation step on `batch`: forward, backward, clipping, update. Returns the updated
+/// model and the batch's losses (detached, on the device; nothing is read back here).
+pub fn step<F: Family>(
+    family: &F,
+    s: &LoopSettings,
+    optim: &mut ModuleOptimizer,
+    model: F::Model,
+    batch: &F::Batch,
+    device: &Device,
+) -> (F::Model, Vec<(&'static str, Tensor<1>)>) {
+    let losses = family.loss(&model, batch, device);
+    let mut logged = vec![("loss", losses.total.clone().detach())];
+    logged.extend(losses.logged.into_iter().map(|(k, v)| (k, v.detach())));
+    let mut grads = GradientsParams::from_grads(losses.total.backward(), &model);
+    if let Some(c) = s.clip_global_norm {
+        grads = optim::clip_global_norm(grads, &model, c);
+    }
+    (optim.step(s.params.learning_rate, model, grads), logged)
 }
 
 fn accumulate(sums: &mut Vec<(&'static str, Tensor<1>)>, key: &'static str, v: Tensor<1>) {

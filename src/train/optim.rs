@@ -3,7 +3,10 @@ use crate::error::{Error, Result};
 use burn::optim::{
     AdaGradConfig, AdamConfig, ModuleOptimizer, RmsPropConfig, SgdConfig, momentum::MomentumConfig,
 };
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::optim::grad_clipping::GradientClipping;
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// Optimiser hyper-parameters under TensorFlow's names; each optimiser reads its own.
@@ -60,4 +63,37 @@ pub fn build(name: &str, p: &OptimParams, clip: Option<f64>) -> Result<ModuleOpt
         Some(c) => optim.with_grad_clipping(GradientClipping::Norm(c as f32)),
         None => optim,
     })
+}
+
+/// Rescale every gradient by c / max(‖g‖, c), ‖g‖ the L2 norm over all of them together
+/// (`tf.clip_by_global_norm`, `torch.nn.utils.clip_grad_norm_`). Computed on the device.
+pub fn clip_global_norm<M: Module>(grads: GradientsParams, model: &M, c: f64) -> GradientsParams {
+    struct SquaredNorm<'a>(&'a GradientsParams, Option<Tensor<1>>);
+    impl ModuleVisitor for SquaredNorm<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.0.get::<D>(param.id) {
+                let sq = g.square().sum();
+                self.1 = Some(match self.1.take() {
+                    Some(acc) => acc + sq,
+                    None => sq,
+                });
+            }
+        }
+    }
+    struct Scale(GradientsParams, Tensor<1>);
+    impl ModuleVisitor for Scale {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.0.remove::<D>(param.id) {
+                let s = self.1.clone().reshape([1; D]);
+                self.0.register(param.id, g * s);
+            }
+        }
+    }
+    let mut norm = SquaredNorm(&grads, None);
+    model.visit(&mut norm);
+    let Some(sq) = norm.1 else { return grads };
+    let scale = sq.sqrt().clamp_min(c).recip() * c;
+    let mut scale = Scale(grads, scale);
+    model.visit(&mut scale);
+    scale.0
 }

@@ -1,0 +1,261 @@
+//! The N-EM family's pictures, written to `DIR/viz/` for every run: dataset examples, learning and
+//! grouping-score curves, slot assignments per EM iteration, per-slot reconstructions, and a GIF of
+//! slot assignment across epochs (one frame per epoch, kept under `viz/frames/`).
+use super::Nem;
+use super::net::InnerNet;
+use crate::data::loader::NemBatch;
+use crate::error::Result;
+use crate::viz::{Canvas, PALETTE, Panel, Series, save_gif};
+use burn::tensor::Device;
+use std::path::Path;
+
+/// Held-out images shown in the assignment pictures and in each GIF frame.
+const SHOWN: usize = 4;
+const FRAME_IMAGES: usize = 3;
+const MAX_GIF_FRAMES: usize = 40;
+const PAD: u32 = 6;
+const LABEL_H: u32 = 16;
+
+/// What the model does on a few images: assignments after every EM iteration, ψ and γ of the last.
+pub struct Inspection {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub k: usize,
+    pub steps: usize,
+    /// argmax_k γ, [steps, n, H·W].
+    pub assign: Vec<u32>,
+    /// ψ [n, K, H·W·C] and γ [n, K, H·W] of the last iteration.
+    pub psi: Vec<f32>,
+    pub gamma: Vec<f32>,
+    pub batch: NemBatch,
+}
+
+impl Inspection {
+    fn pixels(&self) -> usize {
+        self.h * self.w
+    }
+
+    /// Grey levels of the frame iteration `t` is scored against (the static frame when T = 1).
+    fn image(&self, i: usize, t: usize) -> Vec<f32> {
+        let (tf, p, c) = (self.batch.shape[0], self.pixels(), self.c);
+        let f = if tf == 1 { 0 } else { (t + 1).min(tf - 1) };
+        let frame = &self.batch.features[(f * self.n + i) * p * c..][..p * c];
+        frame.chunks(c).map(|v| v.iter().sum::<f32>() / c as f32).collect()
+    }
+
+    /// Ground-truth object ids (0 = background) of the same frame.
+    fn truth(&self, i: usize, t: usize) -> Vec<u32> {
+        let (tf, p) = (self.batch.shape[0], self.pixels());
+        let f = if tf == 1 { 0 } else { (t + 1).min(tf - 1) };
+        match &self.batch.groups {
+            Some(g) => g[(f * self.n + i) * p..][..p].iter().map(|&v| v as u32).collect(),
+            None => vec![0; p],
+        }
+    }
+
+    fn assignment(&self, t: usize, i: usize) -> &[u32] {
+        &self.assign[(t * self.n + i) * self.pixels()..][..self.pixels()]
+    }
+
+    /// ψ_k of image i at the last iteration, channels averaged.
+    fn psi_k(&self, i: usize, k: usize) -> Vec<f32> {
+        let (p, c) = (self.pixels(), self.c);
+        let v = &self.psi[((i * self.k) + k) * p * c..][..p * c];
+        v.chunks(c).map(|v| v.iter().sum::<f32>() / c as f32).collect()
+    }
+
+    /// The mixture mean Σ_k γ_k ψ_k of image i.
+    fn mixture(&self, i: usize) -> Vec<f32> {
+        let p = self.pixels();
+        let mut m = vec![0f32; p];
+        for k in 0..self.k {
+            let g = &self.gamma[(i * self.k + k) * p..][..p];
+            for ((m, psi), g) in m.iter_mut().zip(self.psi_k(i, k)).zip(g) {
+                *m += g * psi;
+            }
+        }
+        m
+    }
+
+    fn scale(&self) -> u32 {
+        (96 / self.h.max(self.w)).max(1) as u32
+    }
+}
+
+/// Ground-truth ids as slot colours (object j gets colour j − 1), background dark.
+fn truth_panel(ids: &[u32]) -> (Vec<u32>, Vec<bool>) {
+    (ids.iter().map(|&g| g.saturating_sub(1)).collect(), ids.iter().map(|&g| g > 0).collect())
+}
+
+/// A grid of panels: a header row of labels, then one row per image.
+struct Grid {
+    canvas: Canvas,
+    cell: u32,
+    top: u32,
+}
+
+impl Grid {
+    fn new(cols: usize, rows: usize, side: u32, top: u32) -> Grid {
+        let cell = side + PAD;
+        let canvas = Canvas::new(PAD + cols as u32 * cell, top + LABEL_H + rows as u32 * cell + PAD);
+        Grid { canvas, cell, top }
+    }
+
+    fn header(&mut self, col: usize, s: &str) {
+        self.canvas.text((PAD + col as u32 * self.cell) as i32, self.top as i32, 12.0, s);
+    }
+
+    fn put(&mut self, row: usize, col: usize, ins: &Inspection, panel: Panel) {
+        let (x, y) = (PAD + col as u32 * self.cell, self.top + LABEL_H + row as u32 * self.cell);
+        self.canvas.blit(x, y, ins.h, ins.w, ins.scale(), panel);
+    }
+}
+
+/// Input, ground truth and the argmax slot after each EM iteration, for `rows` images.
+fn assignments_grid(ins: &Inspection, rows: usize, top: u32) -> Grid {
+    let side = ins.h as u32 * ins.scale();
+    let mut g = Grid::new(2 + ins.steps, rows, side, top);
+    g.header(0, "input");
+    g.header(1, "truth");
+    for t in 0..ins.steps {
+        g.header(2 + t, &format!("iter {}", t + 1));
+    }
+    for i in 0..rows {
+        let last = ins.steps - 1;
+        g.put(i, 0, ins, Panel::Grey(&ins.image(i, last)));
+        let (ids, fg) = truth_panel(&ins.truth(i, last));
+        g.put(i, 1, ins, Panel::Labels { labels: &ids, mask: Some(&fg) });
+        for t in 0..ins.steps {
+            // Background pixels are not scored: show the slot colour only on the foreground.
+            let fg: Vec<bool> = ins.truth(i, t).iter().map(|&g| g > 0).collect();
+            g.put(i, 2 + t, ins, Panel::Labels { labels: ins.assignment(t, i), mask: Some(&fg) });
+        }
+    }
+    g
+}
+
+fn slot_reconstructions(ins: &Inspection) -> Canvas {
+    let rows = ins.n.min(SHOWN);
+    let side = ins.h as u32 * ins.scale();
+    let mut g = Grid::new(ins.k + 2, rows, side, 0);
+    g.header(0, "input");
+    for k in 0..ins.k {
+        g.header(1 + k, &format!("ψ slot {k}"));
+    }
+    g.header(ins.k + 1, "Σ γψ");
+    for i in 0..rows {
+        g.put(i, 0, ins, Panel::Grey(&ins.image(i, ins.steps - 1)));
+        for k in 0..ins.k {
+            g.put(i, 1 + k, ins, Panel::Tinted(&ins.psi_k(i, k), PALETTE[k % PALETTE.len()]));
+        }
+        g.put(i, ins.k + 1, ins, Panel::Grey(&ins.mixture(i)));
+    }
+    g.canvas
+}
+
+fn dataset_examples(ins: &Inspection) -> Canvas {
+    let cols = ins.n.min(6);
+    let side = ins.h as u32 * ins.scale();
+    let mut g = Grid::new(cols, 2, side, 0);
+    g.header(0, "images (top) and their ground-truth objects (bottom)");
+    for i in 0..cols {
+        g.put(0, i, ins, Panel::Grey(&ins.image(i, 0)));
+        let (ids, fg) = truth_panel(&ins.truth(i, 0));
+        g.put(1, i, ins, Panel::Labels { labels: &ids, mask: Some(&fg) });
+    }
+    g.canvas
+}
+
+/// Per-epoch values of `key` on `split` from `metrics.jsonl`.
+pub fn curve(dir: &Path, split: &str, key: &str) -> Vec<(f64, f64)> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
+    let mut pts: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["split"] == split)
+        .filter_map(|v| Some((v["epoch"].as_f64()?, v[key].as_f64()?)))
+        .collect();
+    // A resumed run may repeat epochs: keep the latest value of each.
+    pts.reverse();
+    let mut seen = std::collections::BTreeMap::new();
+    for (e, v) in pts {
+        seen.entry(e as i64).or_insert(v);
+    }
+    seen.into_iter().map(|(e, v)| (e as f64, v)).collect()
+}
+
+fn argmax(pts: &[(f64, f64)]) -> Option<usize> {
+    (0..pts.len()).max_by(|&a, &b| pts[a].1.total_cmp(&pts[b].1))
+}
+
+fn learning_curves(dir: &Path) -> Canvas {
+    let mut c = Canvas::new(640, 400);
+    let series = [
+        Series { name: "train (running mean)".into(), points: curve(dir, "train", "running_loss"), colour: PALETTE[2] },
+        Series { name: "validation".into(), points: curve(dir, "validation", "loss"), colour: PALETTE[0] },
+    ];
+    c.chart(0, 0, 640, 400, "loss (summed over EM iterations)", "epoch", "loss per image", &series, &[]);
+    c
+}
+
+fn grouping_scores(dir: &Path) -> Canvas {
+    let mut c = Canvas::new(640, 400);
+    let series: Vec<Series> = [("last_AMI", "AMI"), ("last_NMI", "NMI"), ("last_ARI", "ARI")]
+        .iter()
+        .zip([PALETTE[0], PALETTE[1], PALETTE[2]])
+        .map(|((key, name), colour)| Series {
+            name: name.to_string(),
+            points: curve(dir, "validation", key),
+            colour,
+        })
+        .collect();
+    let marks: Vec<(usize, usize)> = argmax(&series[0].points).map(|i| (0, i)).into_iter().collect();
+    c.chart(0, 0, 640, 400, "grouping of foreground pixels, last EM iteration (validation)", "epoch", "score", &series, &marks);
+    c
+}
+
+/// One GIF frame: the slot assignments of a few held-out images after `epoch`.
+pub fn epoch_frame(nem: &Nem, net: &InnerNet, dir: &Path, epoch: usize, device: &Device) -> Result<()> {
+    let ins = nem.inspect(net, "test", FRAME_IMAGES, device)?;
+    let mut g = assignments_grid(&ins, ins.n.min(FRAME_IMAGES), 22);
+    let ami = curve(dir, "validation", "last_AMI").last().map(|p| format!("  validation AMI {:.3}", p.1));
+    g.canvas.text(PAD as i32, 4, 14.0, &format!("epoch {epoch}{}", ami.unwrap_or_default()));
+    g.canvas.save_png(&dir.join("viz").join("frames").join(format!("epoch_{epoch:04}.png")))
+}
+
+/// Every picture of a run from `net` (its best checkpoint) and the run's logs.
+pub fn draw_all(nem: &Nem, net: &InnerNet, dir: &Path, device: &Device) -> Result<()> {
+    let viz = dir.join("viz");
+    let ins = nem.inspect(net, "test", SHOWN.max(6), device)?;
+    dataset_examples(&ins).save_png(&viz.join("dataset_examples.png"))?;
+    learning_curves(dir).save_png(&viz.join("learning_curves.png"))?;
+    grouping_scores(dir).save_png(&viz.join("grouping_scores.png"))?;
+    assignments_grid(&ins, ins.n.min(SHOWN), 0).canvas.save_png(&viz.join("slot_assignments.png"))?;
+    slot_reconstructions(&ins).save_png(&viz.join("slot_reconstructions.png"))?;
+    training_gif(&viz)
+}
+
+/// `training.gif` from the per-epoch frames, at most MAX_GIF_FRAMES of them, evenly spaced.
+fn training_gif(viz: &Path) -> Result<()> {
+    let mut paths: Vec<_> = std::fs::read_dir(viz.join("frames"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "png"));
+    paths.sort();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let stride = paths.len().div_ceil(MAX_GIF_FRAMES);
+    let mut chosen: Vec<_> = paths.iter().step_by(stride).cloned().collect();
+    if chosen.last() != paths.last() {
+        chosen.push(paths.last().unwrap().clone());
+    }
+    let frames = chosen
+        .iter()
+        .map(|p| image::open(p).map(|i| i.to_rgb8()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| crate::Error::internal(format!("reading a GIF frame: {e}")))?;
+    save_gif(&viz.join("training.gif"), &frames, 400)
+}
