@@ -29,6 +29,11 @@ const FAMILY: &str = "sans-serif";
 /// Embedded so figures look the same on every machine, with no system font lookup.
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
+/// Tick labels without float noise: integers as integers, else three significant digits.
+fn tick(v: f64) -> String {
+    if v == v.round() && v.abs() < 1e9 { format!("{v:.0}") } else { format!("{:.3}", v).trim_end_matches('0').to_string() }
+}
+
 fn ensure_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -258,6 +263,8 @@ fn draw_chart(
         .y_desc(y_label)
         .x_labels(6)
         .y_labels(5)
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
         .label_style((FAMILY, 11))
         .axis_desc_style((FAMILY, 12))
         .light_line_style(RGBColor(235, 235, 235))
