@@ -11,7 +11,7 @@ start=$(date +%s)
 ./target/debug/gestalt train with dataset.shapes network.shapes nem.k=4 nem.nr_steps=15 noise.prob=0.1 \
   training.max_epoch="$epochs" --backend "$backend" --out "$out" --quiet | tail -n 1 > results/static_shapes/test.json
 end=$(date +%s)
-rm -f "$out"/checkpoints/last   # keep best only; the repository stores no duplicate weights
+rm -rf "$out"/checkpoints "$out"/tb "$out"/viz/frames   # weights, events and frames stay out of git
 {
   echo "command: scripts/static_shapes.sh $epochs $backend"
   echo "wall_s: $((end - start))"

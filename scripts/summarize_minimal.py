@@ -13,7 +13,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "results" / "minimal"
 
 
 def run_summary(d):
-    test = json.loads((d / "test.json").read_text())
+    test = json.loads((d / "eval" / "test.json").read_text())
     run = json.loads((d / "run.json").read_text())
     valid = [json.loads(l) for l in (d / "metrics.jsonl").read_text().splitlines()]
     valid = [v for v in valid if v["split"] == "validation"]
@@ -31,7 +31,7 @@ def run_summary(d):
 def main():
     summary = {}
     for cfg in ("default", "minimal"):
-        runs = [run_summary(d) for d in sorted((ROOT / cfg).glob("seed*")) if (d / "test.json").is_file()]
+        runs = [run_summary(d) for d in sorted((ROOT / cfg).glob("seed*")) if (d / "eval" / "test.json").is_file()]
         if not runs:
             continue
         med = {k: statistics.median(r[k] for r in runs)
