@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs="${1:-500}"; backend="${2:-flex}"
 out="results/static_shapes/run"
-rm -rf "$out"
+rm -rf "$out"; mkdir -p results/static_shapes
 cargo build -q
 start=$(date +%s)
 ./target/debug/gestalt train with dataset.shapes network.shapes nem.k=4 nem.nr_steps=15 noise.prob=0.1 \

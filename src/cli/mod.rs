@@ -238,6 +238,9 @@ fn evaluate_checkpoint(nem: &Nem, ckpt: &Path, out: &Path, device: &burn::tensor
     obj.insert("checkpoint".into(), json!(ckpt));
     let v = Value::Object(obj);
     config::write_json(&out.join("eval").join(format!("{split}.json")), &v)?;
-    println!("{}", serde_json::to_string(&v).unwrap());
+    // A reader that has gone away (a closed pipe) must not turn a finished run into a panic: the
+    // scores are already in eval/<split>.json.
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string(&v).unwrap());
     Ok(())
 }
