@@ -1,8 +1,10 @@
 //! Datasets: HDF5 files in the original layouts, procedural generators, noise and batching.
+pub mod emorl;
 pub mod h5;
 pub mod loader;
 pub mod shapes;
 pub mod shapes24;
+pub mod tetrominoes;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};

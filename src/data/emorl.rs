@@ -1,0 +1,110 @@
+//! HDF5 in the EMORL layout (design.md "Data"): group `<split>` with `imgs` (N, H, W, 3) and
+//! `masks` (N, E, H, W, 1), both uint8, masks 0/255 with entity 0 the background.
+use crate::error::{Error, Result};
+use hdf5_pure::{DType, Dataset, File, FileBuilder};
+use std::path::Path;
+
+/// One split of an EMORL file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmorlSplit {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    /// Entities per image, background included.
+    pub e: usize,
+    /// (N, H, W, 3), 0–255.
+    pub imgs: Vec<u8>,
+    /// (N, E, H, W, 1), 0 or 255.
+    pub masks: Vec<u8>,
+}
+
+/// Bytes per chunk we aim for when writing: small enough that a windowed read of the first few
+/// samples decompresses little, large enough that tiny images don't make one chunk each.
+const CHUNK_BYTES: usize = 1 << 16;
+
+fn bad(path: &Path, key: &str, what: impl std::fmt::Display) -> Error {
+    Error::usage(format!("{}: dataset `{key}`: {what}", path.display()))
+}
+
+fn shape_of(ds: &Dataset, path: &Path, key: &str) -> Result<Vec<usize>> {
+    Ok(ds.shape().map_err(|e| bad(path, key, e))?.into_iter().map(|d| d as usize).collect())
+}
+
+/// The first `n` samples of `ds` as bytes: uint8 as stored; float data (as some converters write
+/// it) in [0, 1] or [0, 255], decided per dataset by its maximum, rounded to 0–255.
+fn read_u8(ds: &Dataset, path: &Path, key: &str, n: usize, len: usize) -> Result<Vec<u8>> {
+    let unreadable = |e| bad(path, key, format!("unreadable: {e}"));
+    let data = match ds.dtype().map_err(|e| bad(path, key, e))? {
+        DType::U8 => ds.read_u8_rows(0, n as u64).map_err(unreadable)?,
+        DType::F32 | DType::F64 => {
+            let v = ds.read_f32_rows(0, n as u64).map_err(unreadable)?;
+            if v.iter().any(|x| !(0.0..=255.0).contains(x)) {
+                return Err(bad(path, key, "float values outside [0, 255]"));
+            }
+            let scale = if v.iter().all(|&x| x <= 1.0) { 255.0 } else { 1.0 };
+            v.iter().map(|&x| (x * scale).round() as u8).collect()
+        }
+        other => return Err(bad(path, key, format!("expected uint8 (or float) data, found {other:?}"))),
+    };
+    if data.len() != len {
+        return Err(bad(path, key, format!("expected {len} values for {n} samples, read {}", data.len())));
+    }
+    Ok(data)
+}
+
+/// Read split `split` (`train`, `test`), keeping the first `limit` samples. Shapes are checked
+/// before any data is read, and only the kept samples are read, so a limit on a large file is cheap.
+pub fn read_emorl(path: &Path, split: &str, limit: Option<usize>) -> Result<EmorlSplit> {
+    let file = File::open_streaming(path)
+        .map_err(|e| Error::usage(format!("{}: not a readable HDF5 file: {e}", path.display())))?;
+    let (ikey, mkey) = (format!("{split}/imgs"), format!("{split}/masks"));
+    let imgs = file.dataset(&ikey).map_err(|e| bad(path, &ikey, format!("missing ({e})")))?;
+    let masks = file.dataset(&mkey).map_err(|e| bad(path, &mkey, format!("missing ({e})")))?;
+    let is = shape_of(&imgs, path, &ikey)?;
+    if is.len() != 4 || is[3] != 3 {
+        return Err(bad(path, &ikey, format!("expected shape (N, H, W, 3), found {is:?}")));
+    }
+    let (n, h, w) = (is[0], is[1], is[2]);
+    let ms = shape_of(&masks, path, &mkey)?;
+    if ms.len() != 5 || ms[0] != n || ms[2] != h || ms[3] != w || ms[4] != 1 {
+        let want = format!("({n}, E, {h}, {w}, 1)");
+        return Err(bad(path, &mkey, format!("expected shape {want} to match imgs, found {ms:?}")));
+    }
+    let e = ms[1];
+    let n = limit.map_or(n, |l| l.min(n));
+    Ok(EmorlSplit {
+        n,
+        h,
+        w,
+        e,
+        imgs: read_u8(&imgs, path, &ikey, n, n * h * w * 3)?,
+        masks: read_u8(&masks, path, &mkey, n, n * e * h * w)?,
+    })
+}
+
+/// Write an EMORL file: each split's `imgs` and `masks` as uint8, chunked in blocks of whole
+/// samples (about CHUNK_BYTES) and gzip-compressed.
+pub fn write_emorl(path: &Path, splits: &[(&str, &EmorlSplit)]) -> Result<()> {
+    let mut b = FileBuilder::new();
+    for (name, s) in splits {
+        let (n, h, w, e) = (s.n as u64, s.h as u64, s.w as u64, s.e as u64);
+        if s.imgs.len() as u64 != n * h * w * 3 || s.masks.len() as u64 != n * e * h * w {
+            return Err(Error::internal(format!("EMORL split `{name}`: data lengths do not match its shape")));
+        }
+        let block = |per_sample: u64| (CHUNK_BYTES as u64 / per_sample.max(1)).clamp(1, n.max(1));
+        let mut g = b.create_group(name);
+        g.create_dataset("imgs")
+            .with_u8_data(&s.imgs)
+            .with_shape(&[n, h, w, 3])
+            .with_chunks(&[block(h * w * 3), h, w, 3])
+            .with_deflate(4);
+        g.create_dataset("masks")
+            .with_u8_data(&s.masks)
+            .with_shape(&[n, e, h, w, 1])
+            .with_chunks(&[block(e * h * w), e, h, w, 1])
+            .with_deflate(4);
+        b.add_group(g.finish());
+    }
+    let bytes = b.finish().map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?;
+    crate::util::write_atomic(path, &bytes)
+}
