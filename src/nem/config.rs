@@ -137,6 +137,9 @@ pub struct RunCfg {
     pub AMI: bool,
     pub batch_size: usize,
     pub debug_samples: Vec<usize>,
+    /// Run the EM loop from this many random initialisations per image and score the one with
+    /// the lowest last-step loss (test scores and pictures; per-epoch validation uses one).
+    pub restarts: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

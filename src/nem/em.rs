@@ -50,7 +50,7 @@ pub struct EmState {
     pub gamma: Tensor<4>,
 }
 
-/// Losses of one step, each already divided by the batch size.
+/// Losses of one step: per image ([B]) or for the batch ([1], divided by B).
 #[derive(Debug, Clone)]
 pub struct StepLoss {
     pub intra: Tensor<1>,
@@ -138,19 +138,27 @@ impl EmSpec {
         self.intra(psi, target).sum_dim(3).neg()
     }
 
-    /// −Σ log((1/K) Σ_k p(x | ψ_k)) / B, with a log-sum-exp over the slots.
+    /// −Σ_pixels log((1/K) Σ_k p(x | ψ_k)) per image, [B], with a log-sum-exp over the slots.
     pub fn mixture_nll(&self, psi: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
-        let b = psi.dims()[0] as f64;
+        let b = psi.dims()[0];
         let ll = self.log_likelihood(psi, target);
         let m = ll.clone().max_dim(1).detach();
         let lse = (ll - m.clone()).exp().sum_dim(1).log() + m;
-        (lse - (self.k as f64).ln()).sum().neg() / b
+        (lse - (self.k as f64).ln()).sum_dim(2).reshape([b]).neg()
     }
 
-    /// The step's loss: the original's (below) or the mixture likelihood.
-    pub fn step_loss(&self, psi: Tensor<4>, gamma: Tensor<4>, target: Tensor<4>) -> StepLoss {
+    /// The step's loss per image, [B] each: the original's
+    /// Σ γ·intra + w_inter Σ (1 − γ)·inter (over K, pixels and channels), or the mixture likelihood.
+    pub fn image_losses(&self, psi: Tensor<4>, gamma: Tensor<4>, target: Tensor<4>) -> StepLoss {
+        let b = psi.dims()[0];
         match self.loss {
-            LossKind::Nem => self.nem_loss(psi, gamma, target),
+            LossKind::Nem => {
+                let gamma = self.maybe_detach(gamma);
+                let per_image = |t: Tensor<4>| t.sum_dim(3).sum_dim(2).sum_dim(1).reshape([b]);
+                let intra = per_image(gamma.clone() * self.intra(psi.clone(), target));
+                let inter = per_image((gamma.neg() + 1.0) * self.inter(psi)) * self.loss_inter_weight;
+                StepLoss { intra, inter }
+            }
             LossKind::Mixture => {
                 let intra = self.mixture_nll(psi, target);
                 StepLoss { inter: intra.zeros_like(), intra }
@@ -158,13 +166,11 @@ impl EmSpec {
         }
     }
 
-    /// L_t = [Σ γ·intra + w_inter Σ (1 − γ)·inter] / B, summed over K, pixels and channels.
-    fn nem_loss(&self, psi: Tensor<4>, gamma: Tensor<4>, target: Tensor<4>) -> StepLoss {
+    /// The step's loss, summed over the batch and divided by B (the original's normalisation).
+    pub fn step_loss(&self, psi: Tensor<4>, gamma: Tensor<4>, target: Tensor<4>) -> StepLoss {
         let b = psi.dims()[0] as f64;
-        let gamma = self.maybe_detach(gamma);
-        let intra = (gamma.clone() * self.intra(psi.clone(), target)).sum() / b;
-        let inter = ((gamma.neg() + 1.0) * self.inter(psi)).sum() / b * self.loss_inter_weight;
-        StepLoss { intra, inter }
+        let l = self.image_losses(psi, gamma, target);
+        StepLoss { intra: l.intra.sum() / b, inter: l.inter.sum() / b }
     }
 
     /// The upper-bound loss, free of the E-step: the pixel loss of max_k ψ, summed, / B.

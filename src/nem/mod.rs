@@ -64,10 +64,19 @@ pub struct Unrolled {
     pub intra: Tensor<1>,
     pub inter: Tensor<1>,
     pub ub_loss_last: Tensor<1>,
+    /// What evaluation keeps (`keep`).
+    pub kept: Option<Kept>,
+}
+
+/// The groupings of an unrolled run, for scores and pictures.
+pub struct Kept {
     /// argmax_k γ after each step, [T, B, P].
-    pub assignments: Option<Tensor<3, Int>>,
-    /// ψ and γ of the last step, [B, K, P, C] and [B, K, P, 1] (kept with the assignments).
-    pub last: Option<(Tensor<4>, Tensor<4>)>,
+    pub assignments: Tensor<3, Int>,
+    /// ψ [B, K, P, C] and γ [B, K, P, 1] of the last step.
+    pub psi: Tensor<4>,
+    pub gamma: Tensor<4>,
+    /// The last step's loss per image, [B]: how restarts are compared.
+    pub image_loss: Tensor<1>,
 }
 
 impl Nem {
@@ -203,7 +212,7 @@ impl Nem {
         let (mut intra, mut inter) = (zero(), zero());
         let mut assignments = Vec::new();
         let steps = self.cfg.nem.nr_steps;
-        let mut ub = zero();
+        let (mut ub, mut image_loss) = (zero(), zero());
         for t in 0..steps {
             let target = frame(t + 1);
             let (psi, hidden) = if t == 0 && theta_init.is_some() {
@@ -220,6 +229,10 @@ impl Nem {
                 inter = inter + l.inter * self.weights[t];
             }
             if t + 1 == steps {
+                if keep {
+                    let l = self.spec.image_losses(psi.clone(), gamma.clone(), target.clone());
+                    image_loss = l.intra + l.inter;
+                }
                 ub = self.spec.upper_bound_loss(psi.clone(), target);
             }
             if keep {
@@ -232,13 +245,59 @@ impl Nem {
             intra,
             inter,
             ub_loss_last: ub,
-            assignments: keep.then(|| Tensor::cat(assignments, 0)),
-            last: keep.then_some((state.psi, state.gamma)),
+            kept: keep.then(|| Kept {
+                assignments: Tensor::cat(assignments, 0),
+                psi: state.psi,
+                gamma: state.gamma,
+                image_loss,
+            }),
         }
     }
 
+    /// Unroll `restarts` times from fresh random initialisations (γ, θ jitter, noise) and keep, per
+    /// image, the grouping of the run with the lowest last-step loss — as k-means keeps the best of
+    /// its `n_init` runs. The reported losses are the first run's.
+    pub fn unroll_best(&self, net: &InnerNet, batch: &loader::NemBatch, device: &Device, restarts: usize) -> Unrolled {
+        let mut first = self.unroll(net, batch, device, true);
+        if restarts <= 1 {
+            return first;
+        }
+        let mut runs = vec![first.kept.take().expect("kept")];
+        runs.extend((1..restarts).map(|_| self.unroll(net, batch, device, true).kept.expect("kept")));
+        let b = batch.shape[1];
+        let losses = Tensor::stack::<2>(runs.iter().map(|r| r.image_loss.clone()).collect(), 0); // [R, B]
+        let best = losses.clone().argmin(0); // [1, B]
+        let r = restarts as i64;
+        let chosen = Tensor::<1, Int>::arange(0..r, device).reshape([restarts, 1]).equal(best.expand([restarts, b])).float();
+        // Σ_r onehot[r, b] · x_r[b, …] over the stacked runs.
+        let pick = |xs: Vec<Tensor<4>>| -> Tensor<4> {
+            let [_, k, p, c] = xs[0].dims();
+            (Tensor::stack::<5>(xs, 0) * chosen.clone().reshape([restarts, b, 1, 1, 1])).sum_dim(0).reshape([b, k, p, c])
+        };
+        let assign = {
+            let [t, _, p] = runs[0].assignments.dims();
+            let a = Tensor::stack::<4>(runs.iter().map(|r| r.assignments.clone().float()).collect(), 0);
+            (a * chosen.clone().reshape([restarts, 1, b, 1])).sum_dim(0).reshape([t, b, p]).int()
+        };
+        first.kept = Some(Kept {
+            assignments: assign,
+            psi: pick(runs.iter().map(|r| r.psi.clone()).collect()),
+            gamma: pick(runs.iter().map(|r| r.gamma.clone()).collect()),
+            image_loss: (losses * chosen).sum_dim(0).reshape([b]),
+        });
+        first
+    }
+
     /// Losses and grouping scores over `split` in order (partial last batch included).
-    pub fn score(&self, net: &InnerNet, split: &Arc<NemSplit>, batch_size: usize, with_ami: bool, device: &Device) -> Result<Scores> {
+    pub fn score(
+        &self,
+        net: &InnerNet,
+        split: &Arc<NemSplit>,
+        batch_size: usize,
+        with_ami: bool,
+        restarts: usize,
+        device: &Device,
+    ) -> Result<Scores> {
         let starts = loader::batch_starts(split.len(), batch_size, None);
         let batches = loader::prefetch(split.clone(), starts, self.frames(), 4);
         let steps = self.cfg.nem.nr_steps;
@@ -247,12 +306,12 @@ impl Nem {
         for (i, batch) in batches.enumerate() {
             device.seed(derive_seed(self.cfg.seed, &[u64::MAX - 1, i as u64]));
             let bsz = batch.shape[1];
-            let out = self.unroll(net, &batch, device, true);
+            let out = self.unroll_best(net, &batch, device, restarts);
             for (k, v) in [("loss", out.loss), ("intra", out.intra), ("inter", out.inter), ("ub_loss_last", out.ub_loss_last)] {
                 *sums.entry(k.into()).or_default() += v.into_scalar::<f64>() * bsz as f64;
             }
             n += bsz;
-            let assign: Vec<i64> = out.assignments.unwrap().into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
+            let assign: Vec<i64> = out.kept.expect("kept").assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
             let groups = batch.groups.as_ref().ok_or_else(|| Error::usage("the dataset has no `groups`"))?;
             let p = batch.shape[2] * batch.shape[3];
             for t in 0..steps {
@@ -296,9 +355,10 @@ impl Nem {
         let data = self.read_split(split, Some(n))?;
         let batch = loader::slice(&data, 0, data.len(), self.frames());
         device.seed(derive_seed(self.cfg.seed, &[u64::MAX - 2]));
-        let out = self.unroll(net, &batch, device, true);
+        let out = self.unroll_best(net, &batch, device, self.cfg.run_config.restarts);
         let floats = |t: Tensor<4>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
-        let (psi, gamma) = out.last.expect("kept");
+        let kept = out.kept.expect("kept");
+        let (psi, gamma) = (kept.psi, kept.gamma);
         let [_, b, h, w, c] = batch.shape;
         Ok(viz::Inspection {
             n: b,
@@ -307,7 +367,7 @@ impl Nem {
             c,
             k: self.spec.k,
             steps: self.cfg.nem.nr_steps,
-            assign: out.assignments.expect("kept").into_data().convert::<i64>().try_into_vec::<i64>().unwrap()
+            assign: kept.assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap()
                 .into_iter().map(|a| a as u32).collect(),
             psi: floats(psi),
             gamma: floats(gamma),
@@ -319,7 +379,8 @@ impl Nem {
     pub fn evaluate(&self, net: &InnerNet, split: &str, device: &Device) -> Result<Scores> {
         let limit = if split == "test" { self.cfg.dataset.test_size } else { None };
         let data = Arc::new(self.read_split(split, limit)?);
-        let mut s = self.score(net, &data, self.cfg.run_config.batch_size.max(1), self.cfg.run_config.AMI, device)?;
+        let rc = &self.cfg.run_config;
+        let mut s = self.score(net, &data, rc.batch_size.max(1), rc.AMI, rc.restarts, device)?;
         if !self.cfg.run_config.AMI {
             s.retain(|k, _| !k.contains("ARI"));
         }
@@ -383,7 +444,7 @@ impl Family for Nem {
         let subset = if src.len() > limit { Arc::new(loader_subset(src, limit)) } else { src.clone() };
         let b = self.cfg.validation.batch_size.unwrap_or(self.cfg.training.batch_size);
         // Grouping scores (AMI, NMI, ARI) on the validation subset each epoch: the score curve.
-        self.score(net, &subset, b, split != "train", device)
+        self.score(net, &subset, b, split != "train", 1, device)
     }
 
     fn visualize(&self, net: &InnerNet, dir: &std::path::Path, epoch: usize, device: &Device) -> Result<()> {
