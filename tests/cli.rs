@@ -21,7 +21,7 @@ fn print_config_merges_named_configs_and_overrides() {
 
 #[test]
 fn info_prints_the_reference_parameter_counts() {
-    for (net, want) in [("network.shapes", 455_534), ("network.NEM", 196_001)] {
+    for (net, want) in [("network.shapes", 455_534), ("network.NEM", 196_001), ("network.flying_shapes", 3_403_389)] {
         let o = gestalt(&["info", "with", "dataset.shapes", net, "nem.k=4"]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(last_json(&o)["trainable_parameters"], want, "{net}");

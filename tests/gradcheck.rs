@@ -4,7 +4,7 @@ use burn::module::Param;
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use gestalt::config;
 use gestalt::data::loader::NemBatch;
-use gestalt::nem::{Nem, net::InnerNet};
+use gestalt::nem::{Nem, net::{InnerNet, Layer}};
 use gestalt::train::Family;
 
 fn device() -> Device {
@@ -14,13 +14,22 @@ fn device() -> Device {
     d.autodiff()
 }
 
+/// A conv encoder and an r_conv decoder with LN, on the 4×4 test images.
+const CONV_OUTPUT: &str = r#"network.output=[{"name":"fc","size":8,"act":"relu","ln":true},{"name":"reshape","shape":[2,2,2]},{"name":"r_conv","size":1,"act":"*","stride":2,"kernel":3},{"name":"reshape","shape":-1}]"#;
+const CONV_INPUT: &str = r#"network.input=[{"name":"conv","size":3,"act":"elu","stride":2,"kernel":2,"ln":true},{"name":"reshape","shape":-1},{"name":"fc","size":4,"act":"elu"}]"#;
+
 fn tiny(network: &str) -> Nem {
     let act = if network == "network.minimal" { "tanh" } else { "sigmoid" };
     let recurrent = format!(r#"network.recurrent=[{{"name":"rnn","size":5,"act":"{act}","ln":false}}]"#);
+    let (input, output) = if network == "conv" {
+        (CONV_INPUT, CONV_OUTPUT)
+    } else {
+        ("seed=1", r#"network.output=[{"name":"fc","size":16,"act":"*"}]"#)
+    };
+    let network = if network == "conv" { "network.shapes" } else { network };
     let words: Vec<String> = [
         "dataset.shapes", network, "nem.k=2", "nem.nr_steps=3", "noise.noise_type=None",
-        "nem.loss_step_weights=all", &recurrent,
-        r#"network.output=[{"name":"fc","size":16,"act":"*"}]"#,
+        "nem.loss_step_weights=all", &recurrent, output, input,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -35,11 +44,16 @@ fn batch() -> NemBatch {
     NemBatch { shape: [1, 2, 4, 4, 1], features: f, groups: Some(g) }
 }
 
-/// The parameter tensors this check perturbs, by name.
-fn params(net: &mut InnerNet) -> Vec<(&'static str, &mut Param<Tensor<2>>)> {
+/// The 2-D parameters this check perturbs, by name.
+fn params2(net: &mut InnerNet) -> Vec<(&'static str, &mut Param<Tensor<2>>)> {
     match net {
         InnerNet::Rnn(r) => {
-            let mut v = vec![("rnn.W", &mut r.cell.linear.weight), ("out.W", &mut r.output[0].dense.weight)];
+            let mut v = vec![("rnn.W", &mut r.cell.linear.weight)];
+            for l in r.input.iter_mut().chain(r.output.iter_mut()) {
+                if let Layer::Fc(f) = l {
+                    v.push(("fc.W", &mut f.dense.weight));
+                }
+            }
             if let Some(t) = r.theta_init.as_mut() {
                 v.push(("theta_init", t));
             }
@@ -47,6 +61,27 @@ fn params(net: &mut InnerNet) -> Vec<(&'static str, &mut Param<Tensor<2>>)> {
         }
         InnerNet::Nem(c) => vec![("W", &mut c.w), ("lr", &mut c.lr)],
     }
+}
+
+/// The conv kernels, [out, in, k, k].
+fn params4(net: &mut InnerNet) -> Vec<(&'static str, &mut Param<Tensor<4>>)> {
+    match net {
+        InnerNet::Rnn(r) => r
+            .input
+            .iter_mut()
+            .chain(r.output.iter_mut())
+            .filter_map(|l| if let Layer::Conv(c) = l { Some(("conv.W", &mut c.conv.weight)) } else { None })
+            .collect(),
+        InnerNet::Nem(_) => vec![],
+    }
+}
+
+fn get2(net: &mut InnerNet, i: usize) -> (&'static str, &mut Param<Tensor<2>>) {
+    params2(net).swap_remove(i)
+}
+
+fn get4(net: &mut InnerNet, i: usize) -> (&'static str, &mut Param<Tensor<4>>) {
+    params4(net).swap_remove(i)
 }
 
 fn loss(nem: &Nem, net: &InnerNet, d: &Device) -> Tensor<1> {
@@ -67,36 +102,50 @@ fn check(network: &str) {
     let l = loss(&nem, &net, &d);
     assert_eq!(l.dtype(), burn::tensor::DType::F64, "the check runs in f64");
     let grads = l.backward();
-    let eps = 1e-6;
     let mut worst: f64 = 0.0;
-    let names: Vec<&str> = params(&mut net).iter().map(|(n, _)| *n).collect();
-    for (pi, name) in names.iter().enumerate() {
-        let (value, grad) = {
-            let p = &params(&mut net)[pi].1;
-            let v = p.val();
-            let g: Vec<f64> = v.grad(&grads).unwrap().into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
-            (v.detach(), g)
-        };
-        let shape = value.dims();
-        let flat: Vec<f64> = value.clone().into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
-        for idx in (0..flat.len()).step_by((flat.len() / 6).max(1)) {
-            let eval = |delta: f64, net: &mut InnerNet| -> f64 {
-                let mut v = flat.clone();
-                v[idx] += delta;
-                // TensorData keeps f64; `Tensor::from_floats` would round the values through f32.
-                let t = Tensor::<2>::from_data(TensorData::new(v, shape), &d);
-                *params(net)[pi].1 = Param::from_tensor(t);
-                loss(&nem, net, &d).into_scalar::<f64>()
-            };
-            let fd = (eval(eps, &mut net) - eval(-eps, &mut net)) / (2.0 * eps);
-            let ad = grad[idx];
-            let rel = (fd - ad).abs() / (fd.abs() + ad.abs()).max(1e-6);
-            assert!(rel <= 1e-3, "{network} {name}[{idx}]: autodiff {ad} vs finite difference {fd}");
-            worst = worst.max(rel);
-        }
-        *params(&mut net)[pi].1 = Param::from_tensor(value.require_grad());
+    for i in 0..params2(&mut net).len() {
+        worst = worst.max(check_param(&nem, &mut net, &grads, &d, get2, i, network));
+    }
+    for i in 0..params4(&mut net).len() {
+        worst = worst.max(check_param(&nem, &mut net, &grads, &d, get4, i, network));
     }
     eprintln!("{network}: worst relative error {worst:.2e}");
+}
+
+/// Central differences on a few entries of one parameter; returns the worst relative error.
+fn check_param<const D: usize>(
+    nem: &Nem,
+    net: &mut InnerNet,
+    grads: &burn::tensor::Gradients,
+    d: &Device,
+    get: fn(&mut InnerNet, usize) -> (&'static str, &mut Param<Tensor<D>>),
+    i: usize,
+    network: &str,
+) -> f64 {
+    let eps = 1e-6;
+    let (name, p) = get(net, i);
+    let value = p.val();
+    let grad: Vec<f64> = value.grad(grads).unwrap().into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+    let value = value.detach();
+    let shape = value.dims();
+    let flat: Vec<f64> = value.clone().into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+    let mut worst: f64 = 0.0;
+    for idx in (0..flat.len()).step_by((flat.len() / 6).max(1)) {
+        let mut eval = |delta: f64| -> f64 {
+            let mut v = flat.clone();
+            v[idx] += delta;
+            // TensorData keeps f64; `Tensor::from_floats` would round the values through f32.
+            *get(net, i).1 = Param::from_tensor(Tensor::<D>::from_data(TensorData::new(v, shape), d));
+            loss(nem, net, d).into_scalar::<f64>()
+        };
+        let fd = (eval(eps) - eval(-eps)) / (2.0 * eps);
+        let ad = grad[idx];
+        let rel = (fd - ad).abs() / (fd.abs() + ad.abs()).max(1e-6);
+        assert!(rel <= 1e-3, "{network} {name}[{idx}]: autodiff {ad} vs finite difference {fd}");
+        worst = worst.max(rel);
+    }
+    *get(net, i).1 = Param::from_tensor(value.require_grad());
+    worst
 }
 
 #[test]
@@ -112,4 +161,9 @@ fn nem_gradients_match_finite_differences() {
 #[test]
 fn minimal_gradients_match_finite_differences() {
     check("network.minimal");
+}
+
+#[test]
+fn conv_gradients_match_finite_differences() {
+    check("conv");
 }

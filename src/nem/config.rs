@@ -181,4 +181,7 @@ pub struct LayerCfg {
     pub kernel: Option<usize>,
     #[serde(default)]
     pub offset: Option<usize>,
+    /// A `reshape` layer's target (H, W, C), or -1 to flatten.
+    #[serde(default)]
+    pub shape: Option<serde_json::Value>,
 }

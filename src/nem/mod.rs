@@ -125,14 +125,13 @@ impl Nem {
         Ok(Nem { cfg, spec, weights, noise, resolved: resolved.clone(), data: OnceLock::new() })
     }
 
-    /// Values per frame the decoder produces (H·W·C).
+    /// The frame (H, W, C) the decoder produces; H·W·C values per frame.
+    pub fn frame_shape(&self) -> Result<[usize; 3]> {
+        net::decoded_frame(&self.cfg.network).map_err(|e| Error::usage(format!("network: {e}")))
+    }
+
     pub fn frame_values(&self) -> Result<usize> {
-        self.cfg
-            .network
-            .output
-            .last()
-            .and_then(|l| l.size)
-            .ok_or_else(|| Error::usage("network.output must end with a sized layer"))
+        Ok(self.frame_shape()?.iter().product())
     }
 
     pub fn build_model(&self, device: &Device) -> Result<InnerNet> {
@@ -140,7 +139,7 @@ impl Nem {
             Pixel::Bernoulli => Act::Sigmoid,
             Pixel::Gaussian { .. } => Act::Linear,
         };
-        let net = net::build(&self.cfg.network, self.frame_values()?, self.spec.k, out_act, device)
+        let net = net::build(&self.cfg.network, self.frame_shape()?, self.spec.k, out_act, device)
             .map_err(|e| Error::usage(format!("network: {e}")))?;
         // Draw the initial weights now, not lazily inside the first step's random stream.
         crate::nn::materialize(&net);

@@ -1,5 +1,6 @@
 //! The inner networks of the EM loop, built from the original layer lists (reference §2.2, §2.3, §3).
 use super::config::{LayerCfg, NetworkCfg};
+use crate::nn::conv::{Conv2d, upsample};
 use crate::nn::{Act, Dense, LayerNorm};
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
@@ -22,6 +23,53 @@ impl Fc {
             None => z,
         };
         self.act.apply(z)
+    }
+}
+
+/// `conv` (stride s) or `r_conv` (nearest upsampling ×s, then a stride-1 conv): → LN → activation.
+/// Maps travel flat in NHWC order between layers, as the original flattens them.
+#[derive(Module, Debug)]
+pub struct ConvLayer {
+    pub conv: Conv2d,
+    pub ln: Option<LayerNorm>,
+    #[module(skip)]
+    pub act: Act,
+    /// (H, W, C) of the flat input.
+    #[module(skip)]
+    pub input: [usize; 3],
+    /// r_conv's upsampling factor (1 for conv).
+    #[module(skip)]
+    pub upsample: usize,
+}
+
+impl ConvLayer {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let [h, w, c] = self.input;
+        let n = x.dims()[0];
+        let map = x.reshape([n, h, w, c]).permute([0, 3, 1, 2]);
+        let map = if self.upsample > 1 { upsample(map, self.upsample) } else { map };
+        let y = self.conv.forward(map).permute([0, 2, 3, 1]); // NHWC
+        let y = match &self.ln {
+            Some(ln) => ln.forward(y),
+            None => y,
+        };
+        self.act.apply(y).flatten(1, 3)
+    }
+}
+
+/// One entry of a layer list.
+#[derive(Module, Debug)]
+pub enum Layer {
+    Fc(Fc),
+    Conv(ConvLayer),
+}
+
+impl Layer {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Layer::Fc(l) => l.forward(x),
+            Layer::Conv(l) => l.forward(x),
+        }
     }
 }
 
@@ -49,9 +97,9 @@ impl RnnCell {
 /// RNN-EM: encoder layers → recurrent cell → decoder layers.
 #[derive(Module, Debug)]
 pub struct RnnEm {
-    pub input: Vec<Fc>,
+    pub input: Vec<Layer>,
     pub cell: RnnCell,
-    pub output: Vec<Fc>,
+    pub output: Vec<Layer>,
     /// The learned initial state θ_init of each slot, [K, units] (network.theta_init).
     pub theta_init: Option<Param<Tensor<2>>>,
 }
@@ -117,28 +165,97 @@ impl InnerNet {
     }
 }
 
-fn fc(cfg: &LayerCfg, d_in: usize, output_act: Act, device: &Device) -> Result<(Fc, usize), String> {
-    if cfg.name != "fc" {
-        return Err(format!(
-            "network layer `{}` is not available yet (this version builds `fc` layers)",
-            cfg.name
-        ));
-    }
-    let size = cfg.size.ok_or("an `fc` layer needs a `size`")?;
-    let act = match cfg.act.as_deref() {
-        None | Some("*") => output_act,
-        Some(a) => Act::parse(a)?,
-    };
-    let layer = Fc {
-        dense: Dense::new(d_in, size, true, device),
-        ln: cfg.ln.then(|| LayerNorm::new(size, device)),
-        act,
-    };
-    Ok((layer, size))
+/// What flows between layers: a flat width, the map's (H, W, C) when it is one, and the map a
+/// flattened vector came from (`reshape -1`).
+#[derive(Clone, Copy, Debug)]
+struct Flow {
+    width: usize,
+    map: Option<[usize; 3]>,
+    flattened: Option<[usize; 3]>,
 }
 
-/// Build the inner network for `d` = H·W·C input values and `k` slots; `output_act` replaces `'*'`.
-pub fn build(cfg: &NetworkCfg, d: usize, k: usize, output_act: Act, device: &Device) -> Result<InnerNet, String> {
+/// Build a layer list from `flow` (only follow the shapes when `device` is None); `reshape`
+/// entries only change the map shape. `'*'` is `star`.
+fn layers(cfgs: &[LayerCfg], mut flow: Flow, star: Act, device: Option<&Device>) -> Result<(Vec<Layer>, Flow), String> {
+    let mut out = Vec::new();
+    for cfg in cfgs {
+        let act = match cfg.act.as_deref() {
+            None | Some("*") => star,
+            Some(a) => Act::parse(a)?,
+        };
+        let size = || cfg.size.ok_or(format!("a `{}` layer needs a `size`", cfg.name));
+        match cfg.name.as_str() {
+            "fc" => {
+                let size = size()?;
+                if let Some(device) = device {
+                    out.push(Layer::Fc(Fc {
+                        dense: Dense::new(flow.width, size, true, device),
+                        ln: cfg.ln.then(|| LayerNorm::new(size, device)),
+                        act,
+                    }));
+                }
+                flow = Flow { width: size, map: None, flattened: None };
+            }
+            "reshape" => {
+                let shape: Option<[usize; 3]> = match &cfg.shape {
+                    Some(v) if v.as_i64() == Some(-1) => None,
+                    Some(v) => Some(serde_json::from_value(v.clone()).map_err(|_| "a `reshape` shape is [H, W, C] or -1")?),
+                    None => return Err("a `reshape` layer needs a `shape`".into()),
+                };
+                if let Some([h, w, c]) = shape.filter(|[h, w, c]| h * w * c != flow.width) {
+                    return Err(format!("cannot reshape {} values to {h}×{w}×{c}", flow.width));
+                }
+                flow.flattened = if shape.is_none() { flow.map } else { None };
+                flow.map = shape;
+            }
+            "conv" | "r_conv" => {
+                let [h, w, c] = flow.map.ok_or(format!("a `{}` layer needs a map: add a `reshape` before it", cfg.name))?;
+                if cfg.offset.is_some_and(|o| o != 0) {
+                    return Err("`r_conv` with an `offset` is not available yet".into());
+                }
+                let (size, k, s) = (size()?, cfg.kernel.unwrap_or(4), cfg.stride.unwrap_or(1));
+                let resize = cfg.name == "r_conv";
+                let (oh, ow) = if resize { (h * s, w * s) } else { (h.div_ceil(s), w.div_ceil(s)) };
+                if let Some(device) = device {
+                    out.push(Layer::Conv(ConvLayer {
+                        conv: Conv2d::new(c, size, k, if resize { 1 } else { s }, device),
+                        ln: cfg.ln.then(|| LayerNorm::new(size, device)),
+                        act,
+                        input: [h, w, c],
+                        upsample: if resize { s } else { 1 },
+                    }));
+                }
+                flow = Flow { width: oh * ow * size, map: Some([oh, ow, size]), flattened: None };
+            }
+            other => return Err(format!("network layer `{other}` is not available (fc, conv, r_conv, reshape)")),
+        }
+    }
+    Ok((out, flow))
+}
+
+/// The frame the decoder produces, from the layers alone: (H, W, C) when it ends in a map, else
+/// (1, values, 1).
+pub fn decoded_frame(cfg: &NetworkCfg) -> Result<[usize; 3], String> {
+    let units = cfg.recurrent.first().and_then(|r| r.size).ok_or("the recurrent layer needs a `size`")?;
+    if cfg.use_NEM_formulation {
+        // The tied decoder is Wᵀ: its size is the output list's last `size`.
+        let d = cfg.output.last().and_then(|l| l.size).ok_or("network.output must end with a sized layer")?;
+        return Ok([1, d, 1]);
+    }
+    let (_, flow) = layers(&cfg.output, Flow { width: units, map: None, flattened: None }, Act::Linear, None)?;
+    match flow.map.or(flow.flattened) {
+        Some(frame) => Ok(frame),
+        None if cfg.input.iter().any(|l| l.name.contains("conv")) => {
+            Err("a conv encoder needs a decoder that ends in a map (… r_conv), which gives the frame shape".into())
+        }
+        None => Ok([1, flow.width, 1]),
+    }
+}
+
+/// Build the inner network for frames of shape `frame` (H, W, C) and `k` slots; `output_act`
+/// replaces `'*'`.
+pub fn build(cfg: &NetworkCfg, frame: [usize; 3], k: usize, output_act: Act, device: &Device) -> Result<InnerNet, String> {
+    let d = frame.iter().product();
     let recurrent = match cfg.recurrent.as_slice() {
         [r] => r,
         _ => return Err("network.recurrent must list exactly one layer".into()),
@@ -166,27 +283,15 @@ pub fn build(cfg: &NetworkCfg, d: usize, k: usize, output_act: Act, device: &Dev
         Some("tanh") => Act::Tanh,
         Some(a) => return Err(format!("the `rnn` layer's activation is sigmoid or tanh, not `{a}`")),
     };
-    let mut width = d;
-    let mut input = Vec::new();
-    for l in &cfg.input {
-        let (layer, w) = fc(l, width, Act::Linear, device)?;
-        input.push(layer);
-        width = w;
-    }
+    let (input, flow) = layers(&cfg.input, Flow { width: d, map: Some(frame), flattened: None }, Act::Linear, Some(device))?;
     let cell = RnnCell {
-        linear: Dense::new(width + units, units, true, device),
+        linear: Dense::new(flow.width + units, units, true, device),
         ln: recurrent.ln.then(|| LayerNorm::new(units, device)),
         act,
     };
-    width = units;
-    let mut output = Vec::new();
-    for l in &cfg.output {
-        let (layer, w) = fc(l, width, output_act, device)?;
-        output.push(layer);
-        width = w;
-    }
-    if width != d {
-        return Err(format!("the decoder ends with {width} values but a frame has {d}"));
+    let (output, flow) = layers(&cfg.output, Flow { width: units, map: None, flattened: None }, output_act, Some(device))?;
+    if flow.width != d {
+        return Err(format!("the decoder ends with {} values but a frame has {d}", flow.width));
     }
     let theta_init = cfg.theta_init.as_ref().map(|t| {
         Initializer::Normal { mean: 0.0, std: t.std }.init([k, units], device)

@@ -1,0 +1,76 @@
+//! 2-D convolution with TensorFlow's SAME padding and Glorot-uniform weights, and the nearest-
+//! neighbour upsampling of a "resize conv" (`r_conv`). Maps are [N, C, H, W].
+use burn::module::{Module, Param};
+use burn::nn::Initializer;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor};
+
+#[derive(Module, Debug)]
+pub struct Conv2d {
+    /// [out, in, k, k].
+    pub weight: Param<Tensor<4>>,
+    pub bias: Param<Tensor<1>>,
+    #[module(skip)]
+    pub stride: usize,
+}
+
+/// TF SAME padding of one axis: (before, after) so that out = ceil(n / stride); uneven totals put
+/// the extra pixel after.
+pub fn same_padding(n: usize, k: usize, stride: usize) -> (usize, usize) {
+    let out = n.div_ceil(stride);
+    let total = ((out - 1) * stride + k).saturating_sub(n);
+    (total / 2, total - total / 2)
+}
+
+impl Conv2d {
+    pub fn new(c_in: usize, c_out: usize, k: usize, stride: usize, device: &Device) -> Self {
+        let (fan_in, fan_out) = (c_in * k * k, c_out * k * k);
+        Conv2d {
+            weight: Initializer::XavierUniform { gain: 1.0 }.init_with([c_out, c_in, k, k], Some(fan_in), Some(fan_out), device),
+            bias: Initializer::Zeros.init([c_out], device),
+            stride,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let k = self.weight.dims()[2];
+        let s = self.stride;
+        let options = ConvOptions { stride: [s, s], padding: [same_padding(h, k, s), same_padding(w, k, s)], dilation: [1, 1], groups: 1 };
+        conv2d(x, self.weight.val(), Some(self.bias.val()), options)
+    }
+}
+
+/// Nearest-neighbour upsampling by an integer factor (TF1.2's resize_nearest_neighbor at ×s).
+pub fn upsample(x: Tensor<4>, s: usize) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n * c * h, 1, w, 1]).expand([n * c * h, s, w, s]).reshape([n, c, h * s, w * s])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_padding_matches_tensorflow() {
+        // The reference's cases: k4 s1 pads 1/2; k8 s1 3/4; k4 s2 on 21 px 1/2; on even sizes 1/1; k8 s4 on 84 2/2.
+        assert_eq!(same_padding(10, 4, 1), (1, 2));
+        assert_eq!(same_padding(10, 8, 1), (3, 4));
+        assert_eq!(same_padding(21, 4, 2), (1, 2));
+        assert_eq!(same_padding(28, 4, 2), (1, 1));
+        assert_eq!(same_padding(84, 8, 4), (2, 2));
+    }
+
+    #[test]
+    fn upsample_repeats_pixels_and_convs_keep_same_sizes() {
+        let d = Device::flex();
+        let x = Tensor::<1>::from_floats([1.0, 2.0, 3.0, 4.0], &d).reshape([1, 1, 2, 2]);
+        let up: Vec<f32> = upsample(x, 2).into_data().to_vec().unwrap();
+        assert_eq!(up, [1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]);
+        let conv = Conv2d::new(3, 5, 4, 2, &d);
+        assert_eq!(conv.forward(Tensor::zeros([2, 3, 21, 21], &d)).dims(), [2, 5, 11, 11]);
+        let conv = Conv2d::new(3, 1, 5, 1, &d);
+        assert_eq!(conv.forward(Tensor::zeros([2, 3, 24, 24], &d)).dims(), [2, 1, 24, 24]);
+    }
+}
