@@ -154,11 +154,15 @@ impl Nem {
 
     pub fn read_split(&self, split: &str, limit: Option<usize>) -> Result<NemSplit> {
         let s = data::h5::read_nem_split(&self.data_file()?, split, limit, true)?;
-        let d = self.frame_values()?;
-        if s.frame_size() != d {
+        // A decoder that ends in a map fixes H, W and C; an `fc` decoder only their product.
+        let frame = self.frame_shape()?;
+        let data = [s.shape[2], s.shape[3], s.shape[4]];
+        let fits = if frame[0] == 1 { s.frame_size() == frame[1] } else { data == frame };
+        if !fits {
+            let decodes = if frame[0] == 1 { format!("{} values", frame[1]) } else { format!("{}×{}×{}", frame[0], frame[1], frame[2]) };
             return Err(Error::usage(format!(
-                "dataset `{}` has frames of {}×{}×{} = {} values but the network decodes {d}",
-                split, s.shape[2], s.shape[3], s.shape[4], s.frame_size()
+                "dataset `{split}` has frames of {}×{}×{} but the network decodes {decodes}",
+                data[0], data[1], data[2]
             )));
         }
         let need = self.cfg.nem.nr_steps + 1;
