@@ -4,6 +4,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod emorl;
 pub mod error;
 pub mod metrics;
 pub mod nem;

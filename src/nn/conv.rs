@@ -66,7 +66,7 @@ mod tests {
     fn upsample_repeats_pixels_and_convs_keep_same_sizes() {
         let d = Device::flex();
         let x = Tensor::<1>::from_floats([1.0, 2.0, 3.0, 4.0], &d).reshape([1, 1, 2, 2]);
-        let up: Vec<f32> = upsample(x, 2).into_data().to_vec().unwrap();
+        let up: Vec<f32> = upsample(x, 2).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(up, [1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]);
         let conv = Conv2d::new(3, 5, 4, 2, &d);
         assert_eq!(conv.forward(Tensor::zeros([2, 3, 21, 21], &d)).dims(), [2, 5, 11, 11]);

@@ -1,0 +1,4 @@
+//! The EMORL family (EfficientMORL, reference `emorl.md`): a hierarchical VAE with iterative
+//! refinement and a GECO controller. Built up in steps; so far the DualGRU cell and GECO.
+pub mod dual_gru;
+pub mod geco;
