@@ -2,6 +2,7 @@
 pub mod emorl;
 pub mod h5;
 pub mod loader;
+pub mod multi_dsprites;
 pub mod shapes;
 pub mod shapes24;
 pub mod tetrominoes;

@@ -1,13 +1,13 @@
 //! The N-EM family: N-EM, RNN-EM (and later R-NEM), one EM loop with different inner networks.
 pub mod config;
 pub mod em;
+mod eval;
 pub mod net;
 pub mod viz;
 
 use crate::config::Resolved;
 use crate::data::{self, h5::NemSplit, loader};
 use crate::error::{Error, Result};
-use crate::metrics;
 use crate::nn::Act;
 use crate::train::{Family, LoopSettings, Losses, Scores};
 use crate::util::derive_seed;
@@ -15,7 +15,6 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use config::NemConfig;
 use em::{EmSpec, Pixel};
 use net::InnerNet;
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 /// Input corruption (reference §2.5), applied to the network input only.
@@ -255,139 +254,6 @@ impl Nem {
                 image_loss,
             }),
         }
-    }
-
-    /// Unroll `restarts` times from fresh random initialisations (γ, θ jitter, noise) and keep, per
-    /// image, the grouping of the run with the lowest last-step loss — as k-means keeps the best of
-    /// its `n_init` runs. The reported losses are the first run's.
-    pub fn unroll_best(&self, net: &InnerNet, batch: &loader::NemBatch, device: &Device, restarts: usize) -> Unrolled {
-        let mut first = self.unroll(net, batch, device, true);
-        if restarts <= 1 {
-            return first;
-        }
-        let mut runs = vec![first.kept.take().expect("kept")];
-        runs.extend((1..restarts).map(|_| self.unroll(net, batch, device, true).kept.expect("kept")));
-        let b = batch.shape[1];
-        let losses = Tensor::stack::<2>(runs.iter().map(|r| r.image_loss.clone()).collect(), 0); // [R, B]
-        let best = losses.clone().argmin(0); // [1, B]
-        let r = restarts as i64;
-        let chosen = Tensor::<1, Int>::arange(0..r, device).reshape([restarts, 1]).equal(best.expand([restarts, b])).float();
-        // Σ_r onehot[r, b] · x_r[b, …] over the stacked runs.
-        let pick = |xs: Vec<Tensor<4>>| -> Tensor<4> {
-            let [_, k, p, c] = xs[0].dims();
-            (Tensor::stack::<5>(xs, 0) * chosen.clone().reshape([restarts, b, 1, 1, 1])).sum_dim(0).reshape([b, k, p, c])
-        };
-        let assign = {
-            let [t, _, p] = runs[0].assignments.dims();
-            let a = Tensor::stack::<4>(runs.iter().map(|r| r.assignments.clone().float()).collect(), 0);
-            (a * chosen.clone().reshape([restarts, 1, b, 1])).sum_dim(0).reshape([t, b, p]).int()
-        };
-        first.kept = Some(Kept {
-            assignments: assign,
-            psi: pick(runs.iter().map(|r| r.psi.clone()).collect()),
-            gamma: pick(runs.iter().map(|r| r.gamma.clone()).collect()),
-            image_loss: (losses * chosen).sum_dim(0).reshape([b]),
-        });
-        first
-    }
-
-    /// Losses and grouping scores over `split` in order (partial last batch included).
-    pub fn score(
-        &self,
-        net: &InnerNet,
-        split: &Arc<NemSplit>,
-        batch_size: usize,
-        with_ami: bool,
-        restarts: usize,
-        device: &Device,
-    ) -> Result<Scores> {
-        let starts = loader::batch_starts(split.len(), batch_size, None);
-        let batches = loader::prefetch(split.clone(), starts, self.frames(), 4);
-        let steps = self.cfg.nem.nr_steps;
-        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
-        let (mut n, mut per_t) = (0usize, vec![[0f64; 4]; steps]); // [ari, ami, nmi, count]
-        for (i, batch) in batches.enumerate() {
-            device.seed(derive_seed(self.cfg.seed, &[u64::MAX - 1, i as u64]));
-            let bsz = batch.shape[1];
-            let out = self.unroll_best(net, &batch, device, restarts);
-            for (k, v) in [("loss", out.loss), ("intra", out.intra), ("inter", out.inter), ("ub_loss_last", out.ub_loss_last)] {
-                *sums.entry(k.into()).or_default() += v.into_scalar::<f64>() * bsz as f64;
-            }
-            n += bsz;
-            let assign: Vec<i64> = out.kept.expect("kept").assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
-            let groups = batch.groups.as_ref().ok_or_else(|| Error::usage("the dataset has no `groups`"))?;
-            let p = batch.shape[2] * batch.shape[3];
-            for t in 0..steps {
-                // γ after step t is scored against frame t + 1 (the static frame when T = 1).
-                let gt = if batch.shape[0] == 1 { 0 } else { t + 1 };
-                for s in 0..bsz {
-                    let g = &groups[(gt * bsz + s) * p..][..p];
-                    let a = &assign[(t * bsz + s) * p..][..p];
-                    let (truth, pred): (Vec<u32>, Vec<u32>) =
-                        g.iter().zip(a).filter(|(g, _)| **g > 0.5).map(|(g, a)| (*g as u32, *a as u32)).unzip();
-                    if truth.is_empty() {
-                        continue;
-                    }
-                    per_t[t][0] += metrics::ari(&truth, &pred);
-                    if with_ami {
-                        per_t[t][1] += metrics::ami(&truth, &pred);
-                        per_t[t][2] += metrics::nmi(&truth, &pred);
-                    }
-                    per_t[t][3] += 1.0;
-                }
-            }
-        }
-        let mut scores: Scores = sums.into_iter().map(|(k, v)| (k, v / n as f64)).collect();
-        let wsum: f64 = self.weights.iter().sum();
-        let mean_t = |j: usize, t: usize| per_t[t][j] / per_t[t][3].max(1.0);
-        let weighted = |j: usize| (0..steps).map(|t| self.weights[t] * mean_t(j, t)).sum::<f64>() / wsum.max(1e-12);
-        scores.insert("ARI".into(), weighted(0));
-        scores.insert("last_ARI".into(), mean_t(0, steps - 1));
-        if with_ami {
-            scores.insert("AMI".into(), weighted(1));
-            scores.insert("last_AMI".into(), mean_t(1, steps - 1));
-            scores.insert("NMI".into(), weighted(2));
-            scores.insert("last_NMI".into(), mean_t(2, steps - 1));
-        }
-        scores.insert("samples".into(), n as f64);
-        Ok(scores)
-    }
-
-    /// The model's view of the first `n` samples of `split`: what the pictures show.
-    pub fn inspect(&self, net: &InnerNet, split: &str, n: usize, device: &Device) -> Result<viz::Inspection> {
-        let data = self.read_split(split, Some(n))?;
-        let batch = loader::slice(&data, 0, data.len(), self.frames());
-        device.seed(derive_seed(self.cfg.seed, &[u64::MAX - 2]));
-        let out = self.unroll_best(net, &batch, device, self.cfg.run_config.restarts);
-        let floats = |t: Tensor<4>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
-        let kept = out.kept.expect("kept");
-        let (psi, gamma) = (kept.psi, kept.gamma);
-        let [_, b, h, w, c] = batch.shape;
-        Ok(viz::Inspection {
-            n: b,
-            h,
-            w,
-            c,
-            k: self.spec.k,
-            steps: self.cfg.nem.nr_steps,
-            assign: kept.assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap()
-                .into_iter().map(|a| a as u32).collect(),
-            psi: floats(psi),
-            gamma: floats(gamma),
-            batch,
-        })
-    }
-
-    /// Evaluate on a whole split as `run_from_file` does: AMI (run_config.AMI) or next-step losses.
-    pub fn evaluate(&self, net: &InnerNet, split: &str, device: &Device) -> Result<Scores> {
-        let limit = if split == "test" { self.cfg.dataset.test_size } else { None };
-        let data = Arc::new(self.read_split(split, limit)?);
-        let rc = &self.cfg.run_config;
-        let mut s = self.score(net, &data, rc.batch_size.max(1), rc.AMI, rc.restarts, device)?;
-        if !self.cfg.run_config.AMI {
-            s.retain(|k, _| !k.contains("ARI"));
-        }
-        Ok(s)
     }
 
     pub fn resolved(&self) -> &Resolved {
