@@ -57,19 +57,65 @@ impl DualGru {
             let xi = x.clone().slice([0..x.dims()[0], i * d..(i + 1) * d]);
             let hi = h.clone().slice([0..h.dims()[0], i * d..(i + 1) * d]);
             let gate_bias = |b: &Param<Tensor<1>>| b.val().slice([2 * i * d..2 * (i + 1) * d]).unsqueeze::<2>();
-            let gates = sigmoid(
-                xi.clone().matmul(w_ih.val().transpose()) + gate_bias(&self.bias_ih)
-                    + hi.clone().matmul(w_hh.val().transpose()) + gate_bias(&self.bias_hh),
-            );
-            let r = gates.clone().slice([0..gates.dims()[0], 0..d]);
-            let u = gates.clone().slice([0..gates.dims()[0], d..2 * d]);
             let half_bias = |b: &Param<Tensor<1>>| b.val().slice([i * d..(i + 1) * d]).unsqueeze::<2>();
-            let n = (xi.matmul(w_in.val().transpose()) + half_bias(&self.bias_in)
-                + r * (hi.clone().matmul(w_hn.val().transpose()) + half_bias(&self.bias_hn)))
-            .tanh();
-            (u.clone().neg() + 1.0) * n + u * hi
+            gru_update(
+                xi.clone().matmul(w_ih.val().transpose()) + gate_bias(&self.bias_ih),
+                hi.clone().matmul(w_hh.val().transpose()) + gate_bias(&self.bias_hh),
+                xi.matmul(w_in.val().transpose()) + half_bias(&self.bias_in),
+                hi.clone().matmul(w_hn.val().transpose()) + half_bias(&self.bias_hn),
+                hi,
+            )
         });
         Tensor::cat(out.collect(), 1)
+    }
+}
+
+/// PyTorch's GRU update from the projections of input and state (reset applied after the state's
+/// projection): r, u = σ(i_ru + h_ru), n = tanh(i_n + r ⊙ h_n), h' = (1 − u) ⊙ n + u ⊙ h.
+fn gru_update(i_ru: Tensor<2>, h_ru: Tensor<2>, i_n: Tensor<2>, h_n: Tensor<2>, h: Tensor<2>) -> Tensor<2> {
+    let [rows, d] = h.dims();
+    let gates = sigmoid(i_ru + h_ru);
+    let r = gates.clone().slice([0..rows, 0..d]);
+    let u = gates.slice([0..rows, d..2 * d]);
+    let n = (i_n + r * h_n).tanh();
+    (u.clone().neg() + 1.0) * n + u * h
+}
+
+/// PyTorch's `nn.GRU(D, D)` for one step: weights [3D, D] with rows (r, u, n), PyTorch's
+/// default init U(−1/√D, 1/√D).
+#[derive(Module, Debug)]
+pub struct Gru {
+    pub weight_ih: Param<Tensor<2>>,
+    pub weight_hh: Param<Tensor<2>>,
+    pub bias_ih: Param<Tensor<1>>,
+    pub bias_hh: Param<Tensor<1>>,
+}
+
+impl Gru {
+    pub fn new(d: usize, device: &Device) -> Gru {
+        let a = 1.0 / (d as f64).sqrt();
+        let init = Initializer::Uniform { min: -a, max: a };
+        Gru {
+            weight_ih: init.init([3 * d, d], device),
+            weight_hh: init.init([3 * d, d], device),
+            bias_ih: init.init([3 * d], device),
+            bias_hh: init.init([3 * d], device),
+        }
+    }
+
+    /// x, h: [N, D] → h'.
+    pub fn forward(&self, x: Tensor<2>, h: Tensor<2>) -> Tensor<2> {
+        let [rows, d] = h.dims();
+        let gi = x.matmul(self.weight_ih.val().transpose()) + self.bias_ih.val().unsqueeze::<2>();
+        let gh = h.clone().matmul(self.weight_hh.val().transpose()) + self.bias_hh.val().unsqueeze::<2>();
+        let (ru, n) = (0..rows, 2 * d..3 * d);
+        gru_update(
+            gi.clone().slice([ru.clone(), 0..2 * d]),
+            gh.clone().slice([ru.clone(), 0..2 * d]),
+            gi.slice([ru.clone(), n.clone()]),
+            gh.slice([ru, n]),
+            h,
+        )
     }
 }
 

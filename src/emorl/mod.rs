@@ -1,4 +1,6 @@
 //! The EMORL family (EfficientMORL, reference `emorl.md`): a hierarchical VAE with iterative
-//! refinement and a GECO controller. Built up in steps; so far the DualGRU cell and GECO.
+//! refinement and a GECO controller. Built up in steps; so far the network's layers and stage 1,
+//! the DualGRU cell and GECO.
 pub mod dual_gru;
 pub mod geco;
+pub mod model;

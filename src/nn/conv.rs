@@ -13,6 +13,9 @@ pub struct Conv2d {
     pub bias: Param<Tensor<1>>,
     #[module(skip)]
     pub stride: usize,
+    /// Symmetric zero padding (PyTorch style); None: TF SAME.
+    #[module(skip)]
+    pub padding: Option<usize>,
 }
 
 /// TF SAME padding of one axis: (before, after) so that out = ceil(n / stride); uneven totals put
@@ -24,12 +27,19 @@ pub fn same_padding(n: usize, k: usize, stride: usize) -> (usize, usize) {
 }
 
 impl Conv2d {
+    /// TF: SAME padding, Glorot-uniform weights, zero bias.
     pub fn new(c_in: usize, c_out: usize, k: usize, stride: usize, device: &Device) -> Self {
+        Self::with(c_in, c_out, k, stride, None, Initializer::XavierUniform { gain: 1.0 }, device)
+    }
+
+    /// Any padding and weight initialiser (fans of a conv kernel), zero bias.
+    pub fn with(c_in: usize, c_out: usize, k: usize, stride: usize, padding: Option<usize>, init: Initializer, device: &Device) -> Self {
         let (fan_in, fan_out) = (c_in * k * k, c_out * k * k);
         Conv2d {
-            weight: Initializer::XavierUniform { gain: 1.0 }.init_with([c_out, c_in, k, k], Some(fan_in), Some(fan_out), device),
+            weight: init.init_with([c_out, c_in, k, k], Some(fan_in), Some(fan_out), device),
             bias: Initializer::Zeros.init([c_out], device),
             stride,
+            padding,
         }
     }
 
@@ -37,7 +47,11 @@ impl Conv2d {
         let [_, _, h, w] = x.dims();
         let k = self.weight.dims()[2];
         let s = self.stride;
-        let options = ConvOptions { stride: [s, s], padding: [same_padding(h, k, s), same_padding(w, k, s)], dilation: [1, 1], groups: 1 };
+        let padding = match self.padding {
+            Some(p) => [(p, p), (p, p)],
+            None => [same_padding(h, k, s), same_padding(w, k, s)],
+        };
+        let options = ConvOptions { stride: [s, s], padding, dilation: [1, 1], groups: 1 };
         conv2d(x, self.weight.val(), Some(self.bias.val()), options)
     }
 }

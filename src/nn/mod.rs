@@ -15,14 +15,21 @@ pub struct Dense {
 
 impl Dense {
     pub fn new(d_in: usize, d_out: usize, bias: bool, device: &Device) -> Self {
-        let weight = Initializer::XavierUniform { gain: 1.0 }.init_with(
-            [d_in, d_out],
-            Some(d_in),
-            Some(d_out),
-            device,
-        );
+        Self::with(d_in, d_out, bias, Initializer::XavierUniform { gain: 1.0 }, device)
+    }
+
+    /// Weights from `init` (with the layer's fans), zero bias.
+    pub fn with(d_in: usize, d_out: usize, bias: bool, init: Initializer, device: &Device) -> Self {
+        let weight = init.init_with([d_in, d_out], Some(d_in), Some(d_out), device);
         let bias = bias.then(|| Initializer::Zeros.init([d_out], device));
         Dense { weight, bias }
+    }
+
+    /// PyTorch's `nn.Linear` default: weight and bias U(−1/√d_in, 1/√d_in).
+    pub fn torch(d_in: usize, d_out: usize, device: &Device) -> Self {
+        let a = 1.0 / (d_in as f64).sqrt();
+        let init = Initializer::Uniform { min: -a, max: a };
+        Dense { weight: init.init([d_in, d_out], device), bias: Some(init.init([d_out], device)) }
     }
 
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
@@ -34,28 +41,38 @@ impl Dense {
     }
 }
 
-/// TF1.2 `slim.layer_norm`: statistics over every non-batch axis, gain and shift per last axis.
+/// Layer norm with statistics over every non-batch axis (TF1.2 `slim.layer_norm`; PyTorch's
+/// `nn.LayerNorm(C)` on a [N, C] input), gain and shift per last axis.
 #[derive(Module, Debug)]
 pub struct LayerNorm {
     pub gamma: Param<Tensor<1>>,
     pub beta: Param<Tensor<1>>,
+    #[module(skip)]
+    pub eps: f64,
 }
 
 /// TF1.2's variance epsilon in `layer_norm`.
 pub const LN_EPS: f64 = 1e-12;
+/// PyTorch's `nn.LayerNorm` epsilon.
+pub const TORCH_LN_EPS: f64 = 1e-5;
 
 impl LayerNorm {
     pub fn new(channels: usize, device: &Device) -> Self {
+        Self::with_eps(channels, LN_EPS, device)
+    }
+
+    pub fn with_eps(channels: usize, eps: f64, device: &Device) -> Self {
         LayerNorm {
             gamma: Initializer::Ones.init([channels], device),
             beta: Initializer::Zeros.init([channels], device),
+            eps,
         }
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let shape = x.shape();
         let flat: Tensor<2> = x.flatten(1, D - 1);
-        let normed = normalize(flat).reshape(shape);
+        let normed = normalize(flat, self.eps).reshape(shape);
         let mut bshape = [1i32; D];
         bshape[D - 1] = -1;
         normed * self.gamma.val().reshape(bshape) + self.beta.val().reshape(bshape)
@@ -75,9 +92,9 @@ pub fn materialize<M: Module>(model: &M) {
 }
 
 /// (x − mean) / sqrt(var + ε) along the last axis of a [N, F] tensor.
-pub fn normalize(x: Tensor<2>) -> Tensor<2> {
+pub fn normalize(x: Tensor<2>, eps: f64) -> Tensor<2> {
     let (var, mean) = x.clone().var_mean_bias(1);
-    (x - mean) / (var + LN_EPS).sqrt()
+    (x - mean) / (var + eps).sqrt()
 }
 
 /// The activations a layer list may name.
