@@ -1,6 +1,7 @@
 //! The EMORL family (EfficientMORL, reference `emorl.md`): a hierarchical VAE with iterative
 //! refinement and a GECO controller. Built up in steps; so far the network's layers and stage 1,
-//! the DualGRU cell and GECO.
+//! the likelihoods and KL terms, the DualGRU cell and GECO.
 pub mod dual_gru;
 pub mod geco;
+pub mod loss;
 pub mod model;
