@@ -217,3 +217,18 @@ fn every_run_draws_its_pictures_and_viz_redraws_them() {
     assert!(viz.join("slot_assignments.png").is_file());
     assert_usage_error(&["viz", data.to_str().unwrap()], "not a run directory");
 }
+
+#[test]
+fn a_generated_file_made_with_other_settings_is_refused() {
+    let data = tmpdir("stale");
+    let path = format!("dataset.path={}", data.display());
+    let o = gestalt(&["generate", "with", "dataset.shapes24", "dataset.sizes.training=8", "dataset.sizes.validation=4", "dataset.sizes.test=4", &path]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(data.join("shapes24.h5.json").is_file());
+    let o = gestalt(&["generate", "with", "dataset.shapes24", "dataset.sizes.training=8", "dataset.sizes.validation=4", "dataset.sizes.test=4", &path]);
+    assert!(o.status.success(), "the same settings reuse the file: {}", stderr(&o));
+    assert_usage_error(
+        &["generate", "with", "dataset.shapes24", "dataset.seed=5", "dataset.sizes.training=8", "dataset.sizes.validation=4", "dataset.sizes.test=4", &path],
+        "was generated with",
+    );
+}

@@ -31,10 +31,21 @@ pub fn static_split(sample: fn(u64, u64) -> (Vec<f32>, Vec<f32>), size: usize, s
     h5::NemSplit { shape: [1, n, size, size, 1], features, groups: Some(groups) }
 }
 
-/// Make sure the N-EM file `<path>/<name>.h5` exists, generating it when allowed.
+/// Make sure the N-EM file `<path>/<name>.h5` exists, generating it when allowed. A generated
+/// file records its generator settings beside it (`<name>.h5.json`); a config asking for other
+/// settings is refused rather than silently given the old data.
 pub fn ensure_nem_file(dir: &str, name: &str, generate: bool, seed: u64, sizes: [usize; 3]) -> Result<PathBuf> {
     let path = Path::new(dir).join(format!("{name}.h5"));
+    let record = path.with_extension("h5.json");
+    let wanted = serde_json::json!({ "generator": name, "dataset.seed": seed, "dataset.sizes": sizes });
     if path.exists() {
+        let made: Option<serde_json::Value> = std::fs::read(&record).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(made) = made.filter(|m| generate && *m != wanted) {
+            return Err(Error::usage(format!(
+                "{} was generated with {made} but the config asks for {wanted}: delete it or set another dataset.path",
+                path.display()
+            )));
+        }
         return Ok(path);
     }
     let Some(make) = nem_generator(name).filter(|_| generate) else {
@@ -48,6 +59,7 @@ pub fn ensure_nem_file(dir: &str, name: &str, generate: bool, seed: u64, sizes: 
     let validation = make(seed, tr as u64, va);
     let test = make(seed, (tr + va) as u64, te);
     h5::write_nem(&path, &[("training", &training), ("validation", &validation), ("test", &test)])?;
+    crate::util::write_atomic(&record, wanted.to_string().as_bytes())?;
     eprintln!(
         "generated {} ({tr}/{va}/{te} images, dataset.seed={seed}) in {:.1} s",
         path.display(),
