@@ -97,3 +97,29 @@ pub fn clip_global_norm<M: Module>(grads: GradientsParams, model: &M, c: f64) ->
     model.visit(&mut scale);
     scale.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::Dense;
+    use burn::tensor::Device;
+
+    fn norm_after(c: f64) -> Vec<f32> {
+        let d = Device::flex();
+        let layer = Dense::new(2, 2, true, &d);
+        let mut grads = GradientsParams::new();
+        grads.register(layer.weight.id, Tensor::<2>::full([2, 2], 3.0, &d)); // Σ² = 36
+        grads.register(layer.bias.as_ref().unwrap().id, Tensor::<1>::from_floats([8.0, 0.0], &d)); // Σ² = 64
+        let grads = clip_global_norm(grads, &layer, c);
+        let w: Vec<f32> = grads.get::<2>(layer.weight.id).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let b: Vec<f32> = grads.get::<1>(layer.bias.as_ref().unwrap().id).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        w.into_iter().chain(b).collect()
+    }
+
+    #[test]
+    fn global_norm_clipping_scales_all_gradients_together() {
+        // ‖g‖ = sqrt(36 + 64) = 10.
+        assert_eq!(norm_after(5.0), [1.5, 1.5, 1.5, 1.5, 4.0, 0.0]);
+        assert_eq!(norm_after(20.0), [3.0, 3.0, 3.0, 3.0, 8.0, 0.0]);
+    }
+}
