@@ -1,0 +1,174 @@
+//! Two-stage inference (reference §1.8–§1.10): stage 1's bottom-up HVAE, then I refinement steps,
+//! each fed the layer-normed gradient of the previous step's loss with respect to λ = [μ ; s].
+//! The gradient is taken on a detached copy of λ by re-scoring only what depends on λ (decode,
+//! likelihood, the KL terms that read λ) with the same noise; it is a constant input to the
+//! refinement network, as the original's `.detach()` after the layer norm makes it.
+//! Needs an autodiff device, at evaluation too.
+use super::loss::{gaussian_nll, gmm_nll, kl, kl_standard, per_image};
+use super::model::{EmorlNet, Posterior};
+use crate::nn::{TORCH_LN_EPS, normalize};
+use burn::tensor::activation::elu;
+use burn::tensor::{Distribution, Tensor};
+
+/// What inference needs besides the network (the original's `Net.*` and dataset keys).
+#[derive(Debug, Clone)]
+pub struct InferCfg {
+    pub k: usize,
+    /// L, stochastic layers.
+    pub layers: usize,
+    /// I, refinement steps.
+    pub refinement: usize,
+    /// The likelihood's standard deviation.
+    pub sigma: f64,
+    /// Per-channel Gaussian mixture (CLEVR) instead of the Gaussian of the mean.
+    pub gmm: bool,
+    /// β_KL (`kl_beta_init`, 1 in every config).
+    pub kl_beta: f64,
+    /// Image height and width.
+    pub image: [usize; 2],
+}
+
+/// GECO's form of a step's loss, once it is active: softplus(ζ), the target C and C_ema.
+#[derive(Debug, Clone, Copy)]
+pub struct GecoTerm {
+    pub weight: f64,
+    pub target: f64,
+    pub c_ema: f64,
+}
+
+/// One inference step's outputs: NLL and KL per image, the step's loss, the reconstruction.
+pub struct Step {
+    pub nll: Tensor<1>,
+    pub kl: Tensor<1>,
+    pub loss: Tensor<1>,
+    /// [N, K, 3, H, W] in [0, 1] and log-masks [N, K, 1, H, W].
+    pub rgb: Tensor<5>,
+    pub log_masks: Tensor<5>,
+}
+
+pub struct Inference {
+    /// Step 0 (stage 1) and the I refinement steps.
+    pub steps: Vec<Step>,
+    /// Σ_i w_i loss_i with w_i = (I + 3 − i)/(I + 1) (the code's weights, reference §1.10).
+    pub total: Tensor<1>,
+    /// Stage 1's attention per layer, [N, K, H·W].
+    pub attention: Vec<Tensor<3>>,
+    /// Mean ‖δ‖₂ over slots of each refinement step.
+    pub deltas: Vec<Tensor<1>>,
+}
+
+/// The loss of a step from its per-image NLL and KL. With GECO active its value is
+/// β KL − sp(ζ) C_ema and its gradient β ∂KL + sp(ζ) ∂NLL.
+pub fn step_loss(nll: Tensor<1>, kl: Tensor<1>, kl_beta: f64, geco: Option<GecoTerm>) -> Tensor<1> {
+    match geco {
+        None => (nll + kl * kl_beta).mean(),
+        Some(g) => {
+            let c_t = nll.mean().neg() + g.target;
+            let lagged = (c_t.clone().neg() + g.c_ema).detach();
+            kl.mean() * kl_beta - (c_t + lagged) * g.weight
+        }
+    }
+}
+
+/// The parts of a step's loss that read λ: decoding z = μ + std(s)·ε, the likelihood, and the KL
+/// of q(λ) against `prior` (N(0, I) when None) plus, at step 0, the layer below's KL against the
+/// prior built from a sample of q(λ) with noise `below.1`.
+struct Scored {
+    nll: Tensor<1>,
+    kl: Tensor<1>,
+    rgb: Tensor<5>,
+    log_masks: Tensor<5>,
+}
+
+impl EmorlNet {
+    fn score(&self, q: &Posterior, eps: &Tensor<2>, prior: Option<&Posterior>, below: Option<(&Posterior, &Tensor<2>)>, x01: &Tensor<4>, cfg: &InferCfg) -> Scored {
+        let z = q.mu.clone() + super::model::std_of(q.s.clone()) * eps.clone();
+        let (rgb, log_masks) = self.decoder.forward(z, cfg.k, cfg.image);
+        let nll = if cfg.gmm {
+            gmm_nll(x01.clone(), rgb.clone(), log_masks.clone(), cfg.sigma)
+        } else {
+            gaussian_nll(x01.clone(), rgb.clone(), log_masks.clone(), cfg.sigma)
+        };
+        let mut kl_q = match prior {
+            Some(p) => kl(q, p),
+            None => kl_standard(q),
+        };
+        if let Some((q_below, eps_below)) = below {
+            let z_tilde = q.mu.clone() + super::model::std_of(q.s.clone()) * eps_below.clone();
+            kl_q = kl_q + kl(q_below, &self.prior.forward(z_tilde));
+        }
+        Scored { nll, kl: per_image(kl_q, cfg.k), rgb, log_masks }
+    }
+
+    /// ∂(the λ-dependent part of a step's loss)/∂λ at λ = q, as a constant [N·K, 2D].
+    pub fn loss_gradient(&self, q: &Posterior, eps: &Tensor<2>, prior: Option<&Posterior>, below: Option<(&Posterior, &Tensor<2>)>, x01: &Tensor<4>, cfg: &InferCfg, geco: Option<GecoTerm>) -> Tensor<2> {
+        let d = q.mu.dims()[1];
+        let lambda = Tensor::cat(vec![q.mu.clone(), q.s.clone()], 1).detach().require_grad();
+        let rows = lambda.dims()[0];
+        let qd = Posterior { mu: lambda.clone().slice([0..rows, 0..d]), s: lambda.clone().slice([0..rows, d..2 * d]) };
+        let detach = |p: &Posterior| Posterior { mu: p.mu.clone().detach(), s: p.s.clone().detach() };
+        let prior = prior.map(detach);
+        let below = below.map(|(p, e)| (detach(p), e.clone()));
+        let s = self.score(&qd, eps, prior.as_ref(), below.as_ref().map(|(p, e)| (p, e)), x01, cfg);
+        let grads = step_loss(s.nll, s.kl, cfg.kl_beta, geco).backward();
+        lambda.grad(&grads).expect("λ takes part in the loss").detach()
+    }
+
+    /// Both stages on images x [N, 3, H, W] in [−1, 1].
+    pub fn infer(&self, x: Tensor<4>, cfg: &InferCfg, geco: Option<GecoTerm>) -> Inference {
+        let x01 = (x.clone() + 1.0) / 2.0;
+        let (keys, values) = self.encoder.forward(x);
+        let stage1 = self.hvae.forward(keys, values, cfg.k, cfg.layers);
+        let qs = &stage1.posteriors;
+        let last = qs.last().expect("at least one stochastic layer").clone();
+        let noise = |q: &Posterior| q.mu.random_like(Distribution::Normal(0.0, 1.0));
+        // Reversed prior: the top layer against N(0, I), layer l against Prior(z̃ ~ q_{l+1}).
+        let mut kl_rest = Tensor::<1>::zeros([x01.dims()[0]], &x01.device());
+        let mut p_star = None;
+        let mut below_of_last = None;
+        for l in (0..cfg.layers - 1).rev() {
+            let eps = noise(&qs[l + 1]);
+            let z_tilde = qs[l + 1].mu.clone() + super::model::std_of(qs[l + 1].s.clone()) * eps.clone();
+            let p_l = self.prior.forward(z_tilde);
+            if l + 1 == cfg.layers - 1 {
+                below_of_last = Some((qs[l].clone(), eps)); // scored with λ below
+            } else {
+                kl_rest = kl_rest + per_image(kl(&qs[l], &p_l), cfg.k);
+            }
+            if l == 0 {
+                p_star = Some(p_l);
+            }
+        }
+        let eps0 = noise(&last);
+        let below = below_of_last.as_ref().map(|(p, e)| (p, e));
+        let s0 = self.score(&last, &eps0, None, below, &x01, cfg);
+        let kl0 = s0.kl + kl_rest;
+        let mut steps = vec![Step { loss: step_loss(s0.nll.clone(), kl0.clone(), cfg.kl_beta, geco), nll: s0.nll, kl: kl0, rgb: s0.rgb, log_masks: s0.log_masks }];
+
+        let (mut q, mut eps, mut prior, mut below) = (last, eps0, None::<Posterior>, below_of_last);
+        let d = q.mu.dims()[1];
+        let rows = q.mu.dims()[0];
+        let mut h = Tensor::<2>::zeros([rows, d], &q.mu.device());
+        let mut deltas = Vec::new();
+        for _ in 0..cfg.refinement {
+            let g = self.loss_gradient(&q, &eps, prior.as_ref(), below.as_ref().map(|(p, e)| (p, e)), &x01, cfg, geco);
+            let (g_mu, g_s) = (g.clone().slice([0..rows, 0..d]), g.slice([0..rows, d..2 * d]));
+            let e = Tensor::cat(vec![q.mu.clone(), q.s.clone(), normalize(g_mu, TORCH_LN_EPS), normalize(g_s, TORCH_LN_EPS)], 1);
+            let r = &self.refinement;
+            let encoded = r.encode.second.forward(elu(r.encode.first.forward(e), 1.0));
+            h = r.gru.forward(encoded, h);
+            let (d_mu, d_s) = (r.loc.forward(h.clone()), r.scale.forward(h.clone()));
+            deltas.push((d_mu.clone().square().sum_dim(1) + d_s.clone().square().sum_dim(1)).sqrt().mean());
+            q = Posterior { mu: q.mu + d_mu, s: q.s + d_s };
+            // Refinement steps compare q(λ) with p* = the layer-0 prior of step 0 (reversed prior++).
+            prior = p_star.clone();
+            below = None;
+            eps = noise(&q);
+            let s = self.score(&q, &eps, prior.as_ref(), None, &x01, cfg);
+            steps.push(Step { loss: step_loss(s.nll.clone(), s.kl.clone(), cfg.kl_beta, geco), nll: s.nll, kl: s.kl, rgb: s.rgb, log_masks: s.log_masks });
+        }
+        let i = cfg.refinement as f64;
+        let total = steps.iter().enumerate().map(|(j, s)| s.loss.clone() * ((i + 3.0 - j as f64) / (i + 1.0))).reduce(|a, b| a + b).expect("step 0");
+        Inference { steps, total, attention: stage1.attention, deltas }
+    }
+}

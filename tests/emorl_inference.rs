@@ -1,0 +1,72 @@
+//! EMORL's two-stage inference: the refinement network's gradient input against central finite
+//! differences (f64), and the shapes of a full pass.
+use burn::tensor::{Device, Distribution, FloatDType, Tensor, TensorData};
+use gestalt::emorl::inference::{GecoTerm, InferCfg};
+use gestalt::emorl::model::{DecoderKind, EmorlNet, NetShape, Posterior};
+
+fn cfg(k: usize) -> InferCfg {
+    InferCfg { k, layers: 2, refinement: 2, sigma: 0.3, gmm: false, kl_beta: 1.0, image: [6, 6] }
+}
+
+fn net(d: &Device) -> EmorlNet {
+    EmorlNet::new(&NetShape { image: [6, 6], z_size: 3, layers: 2, decoder: DecoderKind::Small }, d)
+}
+
+#[test]
+fn a_full_pass_has_one_step_per_refinement_and_weighted_total() {
+    let d = Device::flex().autodiff();
+    d.seed(1);
+    let m = net(&d);
+    let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Uniform(-1.0, 1.0), &d);
+    let out = m.infer(x, &cfg(3), None);
+    assert_eq!(out.steps.len(), 3);
+    assert_eq!(out.deltas.len(), 2);
+    assert_eq!(out.attention.len(), 2);
+    assert_eq!(out.steps[2].rgb.dims(), [2, 3, 3, 6, 6]);
+    let v = |t: Tensor<1>| t.into_scalar::<f64>();
+    let want: f64 = out.steps.iter().zip([5.0 / 3.0, 4.0 / 3.0, 1.0]).map(|(s, w)| w * v(s.loss.clone())).sum();
+    assert!((v(out.total.clone()) - want).abs() < 1e-3 * want.abs().max(1.0));
+    // The total trains the whole network, refinement layers included.
+    let grads = out.total.backward();
+    assert!(m.refinement.loc.weight.val().grad(&grads).is_some());
+    assert!(m.encoder.to_k.weight.val().grad(&grads).is_some());
+}
+
+#[test]
+fn the_refinement_gradient_input_matches_finite_differences() {
+    let mut d = Device::flex();
+    let _ = d.configure(FloatDType::F64);
+    let d = d.autodiff();
+    d.seed(2);
+    let m = net(&d);
+    let c = cfg(2);
+    let x01 = Tensor::<4>::random([1, 3, 6, 6], Distribution::Uniform(0.0, 1.0), &d);
+    let rows = 2;
+    let lam: Vec<f64> = (0..rows * 6).map(|i| ((i * 7 % 11) as f64 - 5.0) / 10.0).collect();
+    let post = |v: &[f64]| {
+        let t = Tensor::<2>::from_data(TensorData::new(v.to_vec(), [rows, 6]), &d);
+        Posterior { mu: t.clone().slice([0..rows, 0..3]), s: t.slice([0..rows, 3..6]) }
+    };
+    let eps = Tensor::<2>::random([rows, 3], Distribution::Normal(0.0, 1.0), &d);
+    let prior = Posterior { mu: eps.clone() * 0.3, s: eps.clone() * 0.2 };
+    let geco = Some(GecoTerm { weight: 1.7, target: -10.0, c_ema: -3.0 });
+    let g: Vec<f64> = m.loss_gradient(&post(&lam), &eps, Some(&prior), None, &x01, &c, geco).into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+    // The λ-dependent part of the GECO loss: β·mean KL + sp(ζ)·mean NLL.
+    let f = |v: &[f64]| -> f64 {
+        let q = post(v);
+        let z = q.mu.clone() + gestalt::emorl::model::std_of(q.s.clone()) * eps.clone();
+        let (rgb, lm) = m.decoder.forward(z, 2, [6, 6]);
+        let nll = gestalt::emorl::loss::gaussian_nll(x01.clone(), rgb, lm, 0.3).mean().into_scalar::<f64>();
+        let kl = gestalt::emorl::loss::kl(&q, &prior).sum().into_scalar::<f64>();
+        kl + 1.7 * nll
+    };
+    let h = 1e-6;
+    for i in 0..lam.len() {
+        let (mut a, mut b) = (lam.clone(), lam.clone());
+        a[i] += h;
+        b[i] -= h;
+        let fd = (f(&a) - f(&b)) / (2.0 * h);
+        let rel = (fd - g[i]).abs() / (fd.abs() + g[i].abs()).max(1e-8);
+        assert!(rel < 1e-4, "λ[{i}]: autodiff {} vs finite difference {fd}", g[i]);
+    }
+}
