@@ -108,3 +108,22 @@ pub fn write_emorl(path: &Path, splits: &[(&str, &EmorlSplit)]) -> Result<()> {
     let bytes = b.finish().map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?;
     crate::util::write_atomic(path, &bytes)
 }
+/// `n` images of a generator that is pure in (seed, index), from index `first`.
+pub fn generated_split(sample: fn(u64, u64) -> (Vec<u8>, Vec<u8>), size: usize, entities: usize, seed: u64, first: u64, n: usize) -> EmorlSplit {
+    let mut s = EmorlSplit { n, h: size, w: size, e: entities, imgs: Vec::new(), masks: Vec::new() };
+    for i in 0..n as u64 {
+        let (img, masks) = sample(seed, first + i);
+        s.imgs.extend(img);
+        s.masks.extend(masks);
+    }
+    s
+}
+
+/// An image and its masks from per-pixel entity ids (0 = background): pixel colours from
+/// `colour`, mask e = 255 where the id is e.
+pub fn render(ids: &[usize], entities: usize, colour: impl Fn(usize) -> [u8; 3]) -> (Vec<u8>, Vec<u8>) {
+    let img = ids.iter().flat_map(|&id| colour(id)).collect();
+    let masks = (0..entities).flat_map(|e| ids.iter().map(move |&id| if id == e { 255 } else { 0 })).collect();
+    (img, masks)
+}
+

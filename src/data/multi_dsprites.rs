@@ -90,20 +90,12 @@ pub fn sample(seed: u64, index: u64) -> (Vec<u8>, Vec<u8>) {
     let ids: Vec<usize> = (0..SIZE * SIZE)
         .map(|p| sprites.iter().rposition(|s| s.covers(p / SIZE, p % SIZE)).map_or(0, |j| j + 1))
         .collect();
-    let img = ids.iter().flat_map(|&id| if id == 0 { [grey; 3] } else { sprites[id - 1].colour }).collect();
-    let masks = (0..ENTITIES).flat_map(|e| ids.iter().map(move |&id| if id == e { 255 } else { 0 })).collect();
-    (img, masks)
+    super::emorl::render(&ids, ENTITIES, |id| if id == 0 { [grey; 3] } else { sprites[id - 1].colour })
 }
 
 /// `n` images starting at index `first`.
 pub fn split(seed: u64, first: u64, n: usize) -> EmorlSplit {
-    let mut s = EmorlSplit { n, h: SIZE, w: SIZE, e: ENTITIES, imgs: Vec::new(), masks: Vec::new() };
-    for i in 0..n as u64 {
-        let (img, masks) = sample(seed, first + i);
-        s.imgs.extend(img);
-        s.masks.extend(masks);
-    }
-    s
+    super::emorl::generated_split(sample, SIZE, ENTITIES, seed, first, n)
 }
 
 #[cfg(test)]

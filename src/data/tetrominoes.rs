@@ -93,20 +93,12 @@ pub fn sample(seed: u64, index: u64) -> (Vec<u8>, Vec<u8>) {
         }
         restart += 1;
     };
-    let img = ids.iter().flat_map(|&id| if id == 0 { [0; 3] } else { colours[id - 1] }).collect();
-    let masks = (0..ENTITIES).flat_map(|e| ids.iter().map(move |&id| if id == e { 255 } else { 0 })).collect();
-    (img, masks)
+    super::emorl::render(&ids, ENTITIES, |id| if id == 0 { [0; 3] } else { colours[id - 1] })
 }
 
 /// `n` images starting at index `first`.
 pub fn split(seed: u64, first: u64, n: usize) -> EmorlSplit {
-    let mut s = EmorlSplit { n, h: SIZE, w: SIZE, e: ENTITIES, imgs: Vec::new(), masks: Vec::new() };
-    for i in 0..n as u64 {
-        let (img, masks) = sample(seed, first + i);
-        s.imgs.extend(img);
-        s.masks.extend(masks);
-    }
-    s
+    super::emorl::generated_split(sample, SIZE, ENTITIES, seed, first, n)
 }
 
 #[cfg(test)]
