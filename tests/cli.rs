@@ -232,3 +232,19 @@ fn a_generated_file_made_with_other_settings_is_refused() {
         "was generated with",
     );
 }
+
+#[test]
+fn emorl_configs_resolve_by_name_with_the_original_keys() {
+    for (cfg, want) in [("train/tetrominoes/EMORL", 467_236), ("train/multi_dsprites/EMORL", 666_500)] {
+        let o = gestalt(&["info", "with", cfg, "Net.K=5", "training.batch_size=16"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v = last_json(&o);
+        assert_eq!((v["trainable_parameters"].as_u64(), v["geco_scalars"].as_u64()), (Some(want), Some(2)), "{cfg}");
+    }
+    let o = gestalt(&["print-config", "with", "train/tetrominoes/EMORL", "Net.K=5"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((v["Net"]["K"].as_u64(), v["training"]["warmup"].as_u64()), (Some(5), Some(10000)));
+    assert_usage_error(&["print-config", "with", "train/tetrominoes/EMORL", "Net.KK=3"], "did you mean `Net.K`");
+    assert_usage_error(&["print-config", "with", "train/tetrominoes/EMORL", "Net.image_decoder=big"], "not available");
+    assert_usage_error(&["train", "with", "train/tetrominoes/EMORL"], "not trainable yet");
+}

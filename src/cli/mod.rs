@@ -94,7 +94,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::PrintConfig(c) => {
             let r = c.resolve()?;
-            family(&r)?; // type-check every value before printing
+            // Type-check every value before printing.
+            match r.family.as_str() {
+                "emorl" => drop(emorl_config(&r)?),
+                _ => drop(family(&r)?),
+            }
             println!("{}", serde_json::to_string_pretty(&r.value).unwrap());
             Ok(())
         }
@@ -132,12 +136,32 @@ fn viz_cmd(v: &VizArgs) -> Result<()> {
 fn family(r: &Resolved) -> Result<Nem> {
     match r.family.as_str() {
         "nem" => Nem::new(r),
+        "emorl" => Err(Error::usage(
+            "the EMORL family is not trainable yet in this version (print-config and info work)",
+        )),
         other => Err(Error::usage(format!("model family `{other}` is not available in this version"))),
     }
 }
 
+/// An EMORL config, type-checked, with the network shape it asks for.
+fn emorl_config(r: &Resolved) -> Result<(crate::emorl::config::EmorlConfig, crate::emorl::model::NetShape)> {
+    let cfg: crate::emorl::config::EmorlConfig = r.typed()?;
+    let shape = cfg.shape().map_err(Error::usage)?;
+    Ok((cfg, shape))
+}
+
 fn info(c: &Common) -> Result<()> {
-    let nem = family(&c.resolve()?)?;
+    let r = c.resolve()?;
+    if r.family == "emorl" {
+        let (_, shape) = emorl_config(&r)?;
+        let device = crate::backend::device(&c.backend, c.device)?;
+        let model = crate::emorl::model::EmorlNet::new(&shape, &device);
+        // The original also counts GECO's two scalars (C_ema, ζ) as parameters without gradient.
+        let out = json!({ "family": "emorl", "trainable_parameters": model.num_params(), "geco_scalars": 2 });
+        println!("{out}");
+        return Ok(());
+    }
+    let nem = family(&r)?;
     let device = crate::backend::device(&c.backend, c.device)?;
     let model = nem.build_model(&device)?;
     println!("{model}");

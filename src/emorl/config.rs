@@ -1,0 +1,110 @@
+//! The EMORL family's configuration, with the original repository's keys (reference §3):
+//! `Net.*`, `dataset.*`, `training.*`, `seed`. Train configs live in `configs/train/<dataset>/`.
+use super::model::{DecoderKind, NetShape};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmorlConfig {
+    pub family: String,
+    pub seed: u64,
+    #[serde(rename = "Net")]
+    pub net: NetCfg,
+    pub dataset: DatasetCfg,
+    pub training: TrainingCfg,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+pub struct NetCfg {
+    pub K: usize,
+    /// [C, H, W].
+    pub input_size: [usize; 3],
+    /// "Gaussian" (of the mask-weighted mean) or "GMM" (per-channel mixture).
+    pub image_likelihood: String,
+    pub z_size: usize,
+    /// "small", "iodine" ("big" is not available yet).
+    pub image_decoder: String,
+    pub stochastic_layers: usize,
+    /// ln σ of the likelihood.
+    pub log_scale: f64,
+    pub bottom_up_prior: bool,
+    pub reverse_prior_plusplus: bool,
+    pub use_DualGRU: bool,
+    /// I outside training (the curriculum sets it while training).
+    pub refinement_iters: usize,
+    pub geco_warm_start: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetCfg {
+    pub data_path: String,
+    pub h5_path: String,
+    pub masks: bool,
+    /// The file's split: "train" or "test".
+    pub mode: String,
+    /// Write the file with gestalt's generator when it is missing (Tetrominoes, Multi-dSprites).
+    pub generate: bool,
+    pub seed: u64,
+    pub sizes: SplitSizes,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSizes {
+    pub train: usize,
+    pub test: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingCfg {
+    pub batch_size: usize,
+    pub kl_beta_init: f64,
+    pub use_geco: bool,
+    pub use_scheduler: bool,
+    pub geco_beta_stepsize: f64,
+    pub geco_ema_alpha: f64,
+    /// Per pixel and channel; GECO's C is this × C·H·W.
+    pub geco_reconstruction_target: f64,
+    pub geco_step_size_acceleration: f64,
+    pub checkpoint_freq: u64,
+    pub iters: u64,
+    /// [step, I] pairs: past `step`, use I refinement steps.
+    pub refinement_curriculum: Vec<(i64, usize)>,
+    pub load_from_checkpoint: bool,
+    pub checkpoint: String,
+    pub lr: f64,
+    pub warmup: u64,
+    pub clip_grad_norm: bool,
+    pub model: String,
+    pub num_workers: usize,
+    pub run_suffix: String,
+    pub tensorboard_freq: u64,
+    pub out_dir: String,
+    pub tqdm: bool,
+}
+
+impl EmorlConfig {
+    /// The network's shape, or what in the config gestalt cannot build yet.
+    pub fn shape(&self) -> Result<NetShape, String> {
+        let n = &self.net;
+        let decoder = match n.image_decoder.as_str() {
+            "small" => DecoderKind::Small,
+            "iodine" => DecoderKind::Iodine,
+            other => return Err(format!("Net.image_decoder `{other}` is not available (small, iodine)")),
+        };
+        if n.input_size[0] != 3 {
+            return Err(format!("Net.input_size must have 3 channels, got {}", n.input_size[0]));
+        }
+        if !n.use_DualGRU || n.bottom_up_prior || !n.reverse_prior_plusplus {
+            return Err("the ablations (use_DualGRU=false, bottom_up_prior, reverse_prior_plusplus=false) are not available yet".into());
+        }
+        if n.stochastic_layers == 0 || n.K == 0 || n.z_size == 0 {
+            return Err("Net.K, Net.z_size and Net.stochastic_layers must be at least 1".into());
+        }
+        Ok(NetShape { image: [n.input_size[1], n.input_size[2]], z_size: n.z_size, layers: n.stochastic_layers, decoder })
+    }
+}
