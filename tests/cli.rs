@@ -248,3 +248,18 @@ fn emorl_configs_resolve_by_name_with_the_original_keys() {
     assert_usage_error(&["print-config", "with", "train/tetrominoes/EMORL", "Net.image_decoder=big"], "not available");
     assert_usage_error(&["train", "with", "train/tetrominoes/EMORL"], "not trainable yet");
 }
+
+#[test]
+fn emorl_generate_writes_the_train_and_test_files() {
+    let data = tmpdir("emorl-gen");
+    let path = format!("dataset.data_path={}", data.display());
+    for (cfg, stem, e) in [("train/tetrominoes/EMORL", "tetrominoes", 4), ("train/multi_dsprites/EMORL", "multi_dsprites_colored_on_grayscale", 6)] {
+        let o = gestalt(&["generate", "with", cfg, "dataset.sizes.train=6", "dataset.sizes.test=3", &path]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let train = gestalt::data::emorl::read_emorl(&data.join(format!("{stem}.h5")), "train", None).unwrap();
+        let test = gestalt::data::emorl::read_emorl(&data.join(format!("{stem}_test.h5")), "test", None).unwrap();
+        assert_eq!((train.n, test.n, train.e), (6, 3, e));
+        assert_ne!(train.imgs[..test.imgs.len()], test.imgs[..], "disjoint images");
+    }
+    assert_usage_error(&["generate", "with", "train/tetrominoes/EMORL", "dataset.sizes.train=7", "dataset.sizes.test=3", &path], "was generated with");
+}

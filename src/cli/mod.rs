@@ -104,8 +104,13 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Info(c) => info(&c),
         Command::Generate(c) => {
-            let nem = family(&c.resolve()?)?;
-            let path = nem.data_file()?;
+            let r = c.resolve()?;
+            let path = if r.family == "emorl" {
+                let d = emorl_config(&r)?.0.dataset;
+                crate::data::ensure_emorl_file(&d.data_path, &d.h5_path, d.generate, d.seed, [d.sizes.train, d.sizes.test])?
+            } else {
+                family(&r)?.data_file()?
+            };
             println!("{}", json!({ "dataset": path }));
             Ok(())
         }

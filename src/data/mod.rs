@@ -31,27 +31,43 @@ pub fn static_split(sample: fn(u64, u64) -> (Vec<f32>, Vec<f32>), size: usize, s
     h5::NemSplit { shape: [1, n, size, size, 1], features, groups: Some(groups) }
 }
 
+/// Whether `path` can be used for a config that asks for the generator settings `wanted`:
+/// Ok(true) if it exists and was made with them (or not by gestalt), Ok(false) if it is missing,
+/// and an error if gestalt generated it with other settings.
+fn usable(path: &Path, wanted: &serde_json::Value, generate: bool) -> Result<bool> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    let made: Option<serde_json::Value> = std::fs::read(record_of(path)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    match made.filter(|m| generate && m != wanted) {
+        Some(made) => Err(Error::usage(format!(
+            "{} was generated with {made} but the config asks for {wanted}: delete it or set another data path",
+            path.display()
+        ))),
+        None => Ok(true),
+    }
+}
+
+/// A generated file's settings are recorded beside it: `<file>.json`.
+fn record_of(path: &Path) -> PathBuf {
+    path.with_extension("h5.json")
+}
+
+fn missing(path: &Path, generate: bool) -> Error {
+    let why = if generate { "gestalt has no generator for it" } else { "dataset.generate is false" };
+    Error::usage(format!("dataset file {} does not exist and {why}", path.display()))
+}
+
 /// Make sure the N-EM file `<path>/<name>.h5` exists, generating it when allowed. A generated
 /// file records its generator settings beside it (`<name>.h5.json`); a config asking for other
 /// settings is refused rather than silently given the old data.
 pub fn ensure_nem_file(dir: &str, name: &str, generate: bool, seed: u64, sizes: [usize; 3]) -> Result<PathBuf> {
     let path = Path::new(dir).join(format!("{name}.h5"));
-    let record = path.with_extension("h5.json");
     let wanted = serde_json::json!({ "generator": name, "dataset.seed": seed, "dataset.sizes": sizes });
-    if path.exists() {
-        let made: Option<serde_json::Value> = std::fs::read(&record).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        if let Some(made) = made.filter(|m| generate && *m != wanted) {
-            return Err(Error::usage(format!(
-                "{} was generated with {made} but the config asks for {wanted}: delete it or set another dataset.path",
-                path.display()
-            )));
-        }
+    if usable(&path, &wanted, generate)? {
         return Ok(path);
     }
-    let Some(make) = nem_generator(name).filter(|_| generate) else {
-        let why = if generate { "gestalt has no generator for it" } else { "dataset.generate is false" };
-        return Err(Error::usage(format!("dataset file {} does not exist and {why}", path.display())));
-    };
+    let make = nem_generator(name).filter(|_| generate).ok_or_else(|| missing(&path, generate))?;
     let t0 = std::time::Instant::now();
     // Splits come from disjoint index ranges of one seeded stream.
     let [tr, va, te] = sizes;
@@ -59,11 +75,42 @@ pub fn ensure_nem_file(dir: &str, name: &str, generate: bool, seed: u64, sizes: 
     let validation = make(seed, tr as u64, va);
     let test = make(seed, (tr + va) as u64, te);
     h5::write_nem(&path, &[("training", &training), ("validation", &validation), ("test", &test)])?;
-    crate::util::write_atomic(&record, wanted.to_string().as_bytes())?;
+    crate::util::write_atomic(&record_of(&path), wanted.to_string().as_bytes())?;
     eprintln!(
         "generated {} ({tr}/{va}/{te} images, dataset.seed={seed}) in {:.1} s",
         path.display(),
         t0.elapsed().as_secs_f64()
     );
+    Ok(path)
+}
+
+/// The EMORL generators, by the stem of the original file names.
+pub fn emorl_generator(stem: &str) -> Option<fn(u64, u64, usize) -> emorl::EmorlSplit> {
+    match stem {
+        "tetrominoes" => Some(tetrominoes::split),
+        "multi_dsprites_colored_on_grayscale" => Some(multi_dsprites::split),
+        _ => None,
+    }
+}
+
+/// Make sure the EMORL file `<dir>/<h5_path>` exists, generating it when allowed. As the
+/// originals, a generator writes `<stem>.h5` (split `train`) and `<stem>_test.h5` (split `test`),
+/// from disjoint index ranges of one seeded stream.
+pub fn ensure_emorl_file(dir: &str, h5_path: &str, generate: bool, seed: u64, sizes: [usize; 2]) -> Result<PathBuf> {
+    let path = Path::new(dir).join(h5_path);
+    let stem = h5_path.trim_end_matches(".h5").trim_end_matches("_test");
+    let wanted = serde_json::json!({ "generator": stem, "dataset.seed": seed, "dataset.sizes": sizes });
+    if usable(&path, &wanted, generate)? {
+        return Ok(path);
+    }
+    let make = emorl_generator(stem).filter(|_| generate).ok_or_else(|| missing(&path, generate))?;
+    let t0 = std::time::Instant::now();
+    let [train, test] = sizes;
+    for (split, first, n) in [("train", 0, train), ("test", train as u64, test)] {
+        let file = Path::new(dir).join(if split == "train" { format!("{stem}.h5") } else { format!("{stem}_test.h5") });
+        emorl::write_emorl(&file, &[(split, &make(seed, first, n))])?;
+        crate::util::write_atomic(&record_of(&file), wanted.to_string().as_bytes())?;
+    }
+    eprintln!("generated {stem}.h5 and {stem}_test.h5 in {dir} ({train}/{test} images, dataset.seed={seed}) in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(path)
 }
