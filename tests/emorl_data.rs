@@ -115,3 +115,19 @@ fn malformed_files_are_usage_errors_naming_file_and_dataset() {
     usage(&path, "train", "train/masks");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn batches_are_channels_first_in_minus_one_to_one() {
+    let s = gestalt::data::tetrominoes::split(1, 0, 3);
+    let b = gestalt::data::emorl::batch(&s, 1, 2);
+    assert_eq!(b.shape, [2, 3, 35, 35]);
+    let p = 35 * 35;
+    for i in [0usize, 600, 1224] {
+        for c in 0..3 {
+            let want = f32::from(s.imgs[(p + i) * 3 + c]) * 2.0 / 255.0 - 1.0;
+            assert_eq!(b.imgs[c * p + i], want, "pixel {i} channel {c}");
+        }
+    }
+    assert!(b.imgs.iter().all(|v| (-1.0..=1.0).contains(v)));
+    assert_eq!(b.masks, s.masks[4 * p..3 * 4 * p]);
+}

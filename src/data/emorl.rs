@@ -108,6 +108,34 @@ pub fn write_emorl(path: &Path, splits: &[(&str, &EmorlSplit)]) -> Result<()> {
     let bytes = b.finish().map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?;
     crate::util::write_atomic(path, &bytes)
 }
+/// A block of EMORL images as the model reads them: [B, 3, H, W] in [−1, 1] (the original's
+/// ×2/255 − 1), with the masks kept as bytes for the metrics.
+#[derive(Debug, Clone)]
+pub struct EmorlBatch {
+    /// (B, 3, H, W).
+    pub shape: [usize; 4],
+    pub imgs: Vec<f32>,
+    /// (B, E, H·W), 0 or 255.
+    pub masks: Vec<u8>,
+    pub e: usize,
+}
+
+/// Images [start, start + n) of a split, channels first.
+pub fn batch(split: &EmorlSplit, start: usize, n: usize) -> EmorlBatch {
+    let (h, w) = (split.h, split.w);
+    let p = h * w;
+    let mut imgs = vec![0f32; n * 3 * p];
+    for (b, img) in split.imgs[start * p * 3..][..n * p * 3].chunks(p * 3).enumerate() {
+        for (i, px) in img.chunks(3).enumerate() {
+            for (c, &v) in px.iter().enumerate() {
+                imgs[(b * 3 + c) * p + i] = f32::from(v) * (2.0 / 255.0) - 1.0;
+            }
+        }
+    }
+    let masks = split.masks[start * split.e * p..][..n * split.e * p].to_vec();
+    EmorlBatch { shape: [n, 3, h, w], imgs, masks, e: split.e }
+}
+
 /// `n` images of a generator that is pure in (seed, index), from index `first`.
 pub fn generated_split(sample: fn(u64, u64) -> (Vec<u8>, Vec<u8>), size: usize, entities: usize, seed: u64, first: u64, n: usize) -> EmorlSplit {
     let mut s = EmorlSplit { n, h: size, w: size, e: entities, imgs: Vec::new(), masks: Vec::new() };
@@ -126,4 +154,3 @@ pub fn render(ids: &[usize], entities: usize, colour: impl Fn(usize) -> [u8; 3])
     let masks = (0..entities).flat_map(|e| ids.iter().map(move |&id| if id == e { 255 } else { 0 })).collect();
     (img, masks)
 }
-
