@@ -49,8 +49,8 @@ fn the_refinement_gradient_input_matches_finite_differences() {
     };
     let eps = Tensor::<2>::random([rows, 3], Distribution::Normal(0.0, 1.0), &d);
     let prior = Posterior { mu: eps.clone() * 0.3, s: eps.clone() * 0.2 };
-    let geco = Some(GecoTerm { weight: 1.7, target: -10.0, c_ema: -3.0 });
-    let g: Vec<f64> = m.loss_gradient(&post(&lam), &eps, Some(&prior), None, &x01, &c, geco).into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+    let geco = GecoTerm { weight: Tensor::full([1], 1.7, &d), target: -10.0, c_ema: Tensor::full([1], -3.0, &d) };
+    let g: Vec<f64> = m.loss_gradient(&post(&lam), &eps, Some(&prior), None, &x01, &c, Some(&geco)).into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
     // The λ-dependent part of the GECO loss: β·mean KL + sp(ζ)·mean NLL.
     let f = |v: &[f64]| -> f64 {
         let q = post(v);

@@ -28,12 +28,13 @@ pub struct InferCfg {
     pub image: [usize; 2],
 }
 
-/// GECO's form of a step's loss, once it is active: softplus(ζ), the target C and C_ema.
-#[derive(Debug, Clone, Copy)]
+/// GECO's form of a step's loss, once it is active: softplus(ζ) and C_ema ([1], on the device,
+/// no gradient) and the target C.
+#[derive(Debug, Clone)]
 pub struct GecoTerm {
-    pub weight: f64,
+    pub weight: Tensor<1>,
     pub target: f64,
-    pub c_ema: f64,
+    pub c_ema: Tensor<1>,
 }
 
 /// One inference step's outputs: NLL and KL per image, the step's loss, the reconstruction.
@@ -59,13 +60,13 @@ pub struct Inference {
 
 /// The loss of a step from its per-image NLL and KL. With GECO active its value is
 /// β KL − sp(ζ) C_ema and its gradient β ∂KL + sp(ζ) ∂NLL.
-pub fn step_loss(nll: Tensor<1>, kl: Tensor<1>, kl_beta: f64, geco: Option<GecoTerm>) -> Tensor<1> {
+pub fn step_loss(nll: Tensor<1>, kl: Tensor<1>, kl_beta: f64, geco: Option<&GecoTerm>) -> Tensor<1> {
     match geco {
         None => (nll + kl * kl_beta).mean(),
         Some(g) => {
             let c_t = nll.mean().neg() + g.target;
-            let lagged = (c_t.clone().neg() + g.c_ema).detach();
-            kl.mean() * kl_beta - (c_t + lagged) * g.weight
+            let lagged = (c_t.clone().neg() + g.c_ema.clone()).detach();
+            kl.mean() * kl_beta - (c_t + lagged) * g.weight.clone()
         }
     }
 }
@@ -101,7 +102,7 @@ impl EmorlNet {
     }
 
     /// ∂(the λ-dependent part of a step's loss)/∂λ at λ = q, as a constant [N·K, 2D].
-    pub fn loss_gradient(&self, q: &Posterior, eps: &Tensor<2>, prior: Option<&Posterior>, below: Option<(&Posterior, &Tensor<2>)>, x01: &Tensor<4>, cfg: &InferCfg, geco: Option<GecoTerm>) -> Tensor<2> {
+    pub fn loss_gradient(&self, q: &Posterior, eps: &Tensor<2>, prior: Option<&Posterior>, below: Option<(&Posterior, &Tensor<2>)>, x01: &Tensor<4>, cfg: &InferCfg, geco: Option<&GecoTerm>) -> Tensor<2> {
         let d = q.mu.dims()[1];
         let lambda = Tensor::cat(vec![q.mu.clone(), q.s.clone()], 1).detach().require_grad();
         let rows = lambda.dims()[0];
@@ -115,7 +116,7 @@ impl EmorlNet {
     }
 
     /// Both stages on images x [N, 3, H, W] in [−1, 1].
-    pub fn infer(&self, x: Tensor<4>, cfg: &InferCfg, geco: Option<GecoTerm>) -> Inference {
+    pub fn infer(&self, x: Tensor<4>, cfg: &InferCfg, geco: Option<&GecoTerm>) -> Inference {
         let x01 = (x.clone() + 1.0) / 2.0;
         let (keys, values) = self.encoder.forward(x);
         let stage1 = self.hvae.forward(keys, values, cfg.k, cfg.layers);
