@@ -86,7 +86,7 @@ fn get4(net: &mut InnerNet, i: usize) -> (&'static str, &mut Param<Tensor<4>>) {
 
 fn loss(nem: &Nem, net: &InnerNet, d: &Device) -> Tensor<1> {
     d.seed(7); // the same γ initialisation every time
-    nem.loss(net, &batch(), d).total
+    nem.loss(net, &batch(), 0, d).total
 }
 
 /// The device's random stream is shared by the whole process: the checks take turns, or one

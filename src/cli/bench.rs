@@ -25,7 +25,7 @@ pub fn bench(c: &Common, nem: &Nem) -> Result<()> {
     let mut times = Vec::new();
     for i in 0..warmup + c.steps.max(1) {
         let t0 = Instant::now();
-        (model, _) = crate::train::step(nem, &s, &mut opt, model, &batch, &device);
+        (model, _) = crate::train::step(nem, &s, &mut opt, model, &batch, i as u64, &device);
         device.sync().map_err(|e| crate::error::Error::internal(format!("{e:?}")))?;
         if i >= warmup {
             times.push(t0.elapsed().as_secs_f64() * 1000.0);

@@ -273,6 +273,8 @@ impl Family for Nem {
             clip_gradients: t.clip_gradients,
             clip_global_norm: t.clip_global_norm,
             max_epoch: t.max_epoch,
+            max_steps: None,
+            schedule: crate::train::Schedule::Constant,
             max_patience: Some(t.max_patience),
             log_steps: t.log_steps,
             seed: self.cfg.seed,
@@ -298,7 +300,7 @@ impl Family for Nem {
         Ok(Box::new(loader::prefetch(data.train.clone(), starts, self.frames(), cap)))
     }
 
-    fn loss(&self, net: &InnerNet, batch: &loader::NemBatch, device: &Device) -> Losses {
+    fn loss(&self, net: &InnerNet, batch: &loader::NemBatch, _step: u64, device: &Device) -> Losses {
         let out = self.unroll(net, batch, device, false);
         Losses {
             total: out.loss,

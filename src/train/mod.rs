@@ -25,6 +25,10 @@ pub struct LoopSettings {
     /// Rescale all gradients together to at most this global L2 norm.
     pub clip_global_norm: Option<f64>,
     pub max_epoch: usize,
+    /// Stop after this many optimiser steps, mid-epoch if need be (EMORL's `training.iters`).
+    pub max_steps: Option<u64>,
+    /// The learning rate of each step, from `params.learning_rate`.
+    pub schedule: Schedule,
     /// Stop after this many epochs without a better validation criterion.
     pub max_patience: Option<usize>,
     /// Log the running training loss every this many steps (0: per epoch only).
@@ -32,6 +36,27 @@ pub struct LoopSettings {
     pub seed: u64,
     /// Checkpoint file to warm-start from.
     pub net_path: Option<String>,
+}
+
+/// How the learning rate moves with the step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    Constant,
+    /// Linear warm-up from 0 over `warmup` steps, then halving every `half_life` steps (EMORL:
+    /// GradualWarmupScheduler around 0.5^((step − warmup)/half_life)).
+    WarmupHalving { warmup: u64, half_life: u64 },
+}
+
+impl Schedule {
+    pub fn lr(self, base: f64, step: u64) -> f64 {
+        match self {
+            Schedule::Constant => base,
+            Schedule::WarmupHalving { warmup, .. } if step <= warmup => base * step as f64 / warmup.max(1) as f64,
+            Schedule::WarmupHalving { warmup, half_life } => {
+                base * 0.5f64.powf((step - warmup) as f64 / half_life.max(1) as f64)
+            }
+        }
+    }
 }
 
 /// The losses of one batch: `total` is optimised, the others are only logged.
@@ -49,7 +74,10 @@ pub trait Family {
     fn init_model(&self, device: &Device) -> Result<Self::Model>;
     /// Training batches of `epoch`, in their (reproducible) order.
     fn train_batches(&self, epoch: usize) -> Result<Box<dyn ExactSizeIterator<Item = Self::Batch>>>;
-    fn loss(&self, model: &Self::Model, batch: &Self::Batch, device: &Device) -> Losses;
+    /// The losses of a batch at optimiser step `step` (schedules such as a curriculum read it).
+    fn loss(&self, model: &Self::Model, batch: &Self::Batch, step: u64, device: &Device) -> Losses;
+    /// After the optimiser step `step`, with that step's logged losses (controllers such as GECO).
+    fn after_step(&self, _step: u64, _logged: &[(&'static str, Tensor<1>)]) {}
     /// Per-epoch scores on the `train` and `validation` subsets; lower `criterion()` is better.
     fn epoch_scores(&self, model: &Self::Model, split: &str, device: &Device) -> Result<Scores>;
     fn criterion(&self) -> &'static str {
@@ -136,18 +164,23 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
             // Every random draw of a step is a pure function of (seed, step): resumable exactly.
             ad.seed(derive_seed(s.seed, &[st.step]));
             let logged;
-            (model, logged) = step(family, &s, &mut optim, model, &batch, &ad);
+            (model, logged) = step(family, &s, &mut optim, model, &batch, st.step, &ad);
+            family.after_step(st.step, &logged);
             for (k, v) in logged {
                 accumulate(&mut sums, k, v);
             }
             st.step += 1;
             n_epoch += 1;
             pb.inc(1);
+            let at_end = s.max_steps.is_some_and(|m| st.step >= m);
             if s.log_steps > 0 && st.step % s.log_steps as u64 == 0 {
                 let scores = means(&sums, n_epoch);
                 check_finite(&scores, st.step, run)?;
                 pb.set_message(format!("loss {:.3}", scores["loss"]));
                 log.record(st.step, epoch, "train_running", &scores, t0.elapsed().as_secs_f64())?;
+            }
+            if at_end {
+                break;
             }
         }
         pb.finish_and_clear();
@@ -197,6 +230,9 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
             eprintln!("early stop: no better validation {} in {} epochs", family.criterion(), st.bad_epochs);
             break;
         }
+        if s.max_steps.is_some_and(|m| st.step >= m) {
+            break;
+        }
     }
     if !run.best().is_file() {
         return Err(Error::usage("no epoch was trained (training.max_epoch is 0?)"));
@@ -212,16 +248,17 @@ pub fn step<F: Family>(
     optim: &mut ModuleOptimizer,
     model: F::Model,
     batch: &F::Batch,
+    step: u64,
     device: &Device,
 ) -> (F::Model, Vec<(&'static str, Tensor<1>)>) {
-    let losses = family.loss(&model, batch, device);
+    let losses = family.loss(&model, batch, step, device);
     let mut logged = vec![("loss", losses.total.clone().detach())];
     logged.extend(losses.logged.into_iter().map(|(k, v)| (k, v.detach())));
     let mut grads = GradientsParams::from_grads(losses.total.backward(), &model);
     if let Some(c) = s.clip_global_norm {
         grads = optim::clip_global_norm(grads, &model, c);
     }
-    (optim.step(s.params.learning_rate, model, grads), logged)
+    (optim.step(s.schedule.lr(s.params.learning_rate, step), model, grads), logged)
 }
 
 fn accumulate(sums: &mut Vec<(&'static str, Tensor<1>)>, key: &'static str, v: Tensor<1>) {
@@ -245,4 +282,19 @@ fn nan_error(step: u64, run: &RunDir) -> Error {
 
 fn check_finite(scores: &Scores, step: u64, run: &RunDir) -> Result<()> {
     if scores.values().all(|v| v.is_finite()) { Ok(()) } else { Err(nan_error(step, run)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Schedule;
+
+    #[test]
+    fn warmup_then_halving() {
+        let s = Schedule::WarmupHalving { warmup: 10_000, half_life: 100_000 };
+        assert_eq!(s.lr(4e-4, 0), 0.0);
+        assert!((s.lr(4e-4, 5_000) - 2e-4).abs() < 1e-12);
+        assert!((s.lr(4e-4, 10_000) - 4e-4).abs() < 1e-12);
+        assert!((s.lr(4e-4, 110_000) - 2e-4).abs() < 1e-12);
+        assert_eq!(Schedule::Constant.lr(1e-3, 123), 1e-3);
+    }
 }
