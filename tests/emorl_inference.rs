@@ -70,8 +70,7 @@ fn the_refinement_gradient_input_matches_finite_differences() {
     // The λ-dependent part of the GECO loss: β·mean KL + sp(ζ)·mean NLL.
     let f = |v: &[f64]| -> f64 {
         let q = post(v);
-        let z = q.mu.clone() + gestalt::emorl::model::std_of(q.s.clone()) * eps.clone();
-        let (rgb, lm) = m.decoder.forward(z, 2, [6, 6]);
+        let (rgb, lm) = m.decoder.forward(q.sample_with(&eps), 2, [6, 6]);
         let nll = gestalt::emorl::loss::gaussian_nll(x01.clone(), rgb, lm, 0.3).mean().into_scalar::<f64>();
         let kl = gestalt::emorl::loss::kl(&q, &prior).sum().into_scalar::<f64>();
         kl + 1.7 * nll

@@ -131,7 +131,7 @@ fn viz_cmd(v: &VizArgs) -> Result<()> {
     }
     let nem = family(&config::resolve(&[config.display().to_string()])?)?;
     let device = crate::backend::device(&v.backend, v.device)?;
-    let model = Checkpoint::load(&best)?.apply_model(nem.build_model(&device)?)?;
+    let model = load_net(&nem, &best, &device)?;
     crate::nem::viz::draw_all(&nem, &model, &v.dir, &device)?;
     println!("{}", json!({ "viz": v.dir.join("viz") }));
     Ok(())
@@ -222,9 +222,14 @@ fn train_cmd(c: &Common) -> Result<()> {
         eprintln!("run directory {}", out.display());
     }
     let best = train::train(&nem, &run, &device, c.resume, c.quiet)?;
-    let model = Checkpoint::load(&best)?.apply_model(nem.build_model(&device)?)?;
+    let model = load_net(&nem, &best, &device)?;
     crate::nem::viz::draw_all(&nem, &model, &out, &device)?;
-    evaluate_checkpoint(&nem, &best, &out, &device)
+    evaluate_net(&nem, &model, &best, &out, &device)
+}
+
+/// The network of a checkpoint.
+fn load_net(nem: &Nem, ckpt: &Path, device: &burn::tensor::Device) -> Result<crate::nem::net::InnerNet> {
+    Checkpoint::load(ckpt)?.apply_model(nem.build_model(device)?)
 }
 
 fn evaluate_cmd(c: &Common) -> Result<()> {
@@ -241,7 +246,7 @@ fn evaluate_cmd(c: &Common) -> Result<()> {
         None => run_dir_of(&ckpt),
     };
     let device = crate::backend::device(&c.backend, c.device)?;
-    evaluate_checkpoint(&nem, &ckpt, &out, &device)
+    evaluate_net(&nem, &load_net(&nem, &ckpt, &device)?, &ckpt, &out, &device)
 }
 
 /// The run directory a checkpoint belongs to (`DIR/checkpoints/best` → `DIR`).
@@ -254,11 +259,12 @@ fn run_dir_of(ckpt: &Path) -> PathBuf {
     }
 }
 
-fn evaluate_checkpoint(nem: &Nem, ckpt: &Path, out: &Path, device: &burn::tensor::Device) -> Result<()> {
-    let model = Checkpoint::load(ckpt)?.apply_model(nem.build_model(device)?)?;
+/// Evaluate the network of checkpoint `ckpt` and report it: the last stdout line and
+/// `out/eval/<split>.json`.
+fn evaluate_net(nem: &Nem, model: &crate::nem::net::InnerNet, ckpt: &Path, out: &Path, device: &burn::tensor::Device) -> Result<()> {
     let split = nem.cfg.run_config.usage.clone();
     let split = if split == "train" { "training".to_string() } else { split };
-    let scores = nem.evaluate(&model, &split, device)?;
+    let scores = nem.evaluate(model, &split, device)?;
     let mut obj = serde_json::Map::new();
     obj.insert("split".into(), json!(split));
     for (k, v) in &scores {

@@ -106,8 +106,8 @@ pub fn ensure_emorl_file(dir: &str, h5_path: &str, generate: bool, seed: u64, si
     let make = emorl_generator(stem).filter(|_| generate).ok_or_else(|| missing(&path, generate))?;
     let t0 = std::time::Instant::now();
     let [train, test] = sizes;
-    for (split, first, n) in [("train", 0, train), ("test", train as u64, test)] {
-        let file = Path::new(dir).join(if split == "train" { format!("{stem}.h5") } else { format!("{stem}_test.h5") });
+    for (split, file, first, n) in [("train", format!("{stem}.h5"), 0, train), ("test", format!("{stem}_test.h5"), train as u64, test)] {
+        let file = Path::new(dir).join(file);
         emorl::write_emorl(&file, &[(split, &make(seed, first, n))])?;
         crate::util::write_atomic(&record_of(&file), wanted.to_string().as_bytes())?;
     }

@@ -8,7 +8,7 @@ use super::loss::{gaussian_nll, gmm_nll, kl, kl_standard, per_image};
 use super::model::{EmorlNet, Posterior};
 use crate::nn::{TORCH_LN_EPS, normalize};
 use burn::tensor::activation::elu;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::Tensor;
 
 /// What inference needs besides the network (the original's `Net.*` and dataset keys).
 #[derive(Debug, Clone)]
@@ -71,9 +71,7 @@ pub fn step_loss(nll: Tensor<1>, kl: Tensor<1>, kl_beta: f64, geco: Option<&Geco
     }
 }
 
-/// The parts of a step's loss that read λ: decoding z = μ + std(s)·ε, the likelihood, and the KL
-/// of q(λ) against `prior` (N(0, I) when None) plus, at step 0, the layer below's KL against the
-/// prior built from a sample of q(λ) with noise `below.1`.
+/// A step's reconstruction, NLL and KL per image.
 struct Scored {
     nll: Tensor<1>,
     kl: Tensor<1>,
@@ -82,9 +80,11 @@ struct Scored {
 }
 
 impl EmorlNet {
+    /// The parts of a step's loss that read λ: decoding z = μ + std(s)·ε, the likelihood, and the
+    /// KL of q(λ) against `prior` (N(0, I) when None) plus, at step 0, the layer below's KL
+    /// against the prior built from a sample of q(λ) with noise `below.1`.
     fn score(&self, q: &Posterior, eps: &Tensor<2>, prior: Option<&Posterior>, below: Option<(&Posterior, &Tensor<2>)>, x01: &Tensor<4>, cfg: &InferCfg) -> Scored {
-        let z = q.mu.clone() + super::model::std_of(q.s.clone()) * eps.clone();
-        let (rgb, log_masks) = self.decoder.forward(z, cfg.k, cfg.image);
+        let (rgb, log_masks) = self.decoder.forward(q.sample_with(eps), cfg.k, cfg.image);
         let nll = if cfg.gmm {
             gmm_nll(x01.clone(), rgb.clone(), log_masks.clone(), cfg.sigma)
         } else {
@@ -95,8 +95,7 @@ impl EmorlNet {
             None => kl_standard(q),
         };
         if let Some((q_below, eps_below)) = below {
-            let z_tilde = q.mu.clone() + super::model::std_of(q.s.clone()) * eps_below.clone();
-            kl_q = kl_q + kl(q_below, &self.prior.forward(z_tilde));
+            kl_q = kl_q + kl(q_below, &self.prior.forward(q.sample_with(eps_below)));
         }
         Scored { nll, kl: per_image(kl_q, cfg.k), rgb, log_masks }
     }
@@ -122,15 +121,13 @@ impl EmorlNet {
         let stage1 = self.hvae.forward(keys, values, cfg.k, cfg.layers);
         let qs = &stage1.posteriors;
         let last = qs.last().expect("at least one stochastic layer").clone();
-        let noise = |q: &Posterior| q.mu.random_like(Distribution::Normal(0.0, 1.0));
         // Reversed prior: the top layer against N(0, I), layer l against Prior(z̃ ~ q_{l+1}).
         let mut kl_rest = Tensor::<1>::zeros([x01.dims()[0]], &x01.device());
         let mut p_star = None;
         let mut below_of_last = None;
         for l in (0..cfg.layers - 1).rev() {
-            let eps = noise(&qs[l + 1]);
-            let z_tilde = qs[l + 1].mu.clone() + super::model::std_of(qs[l + 1].s.clone()) * eps.clone();
-            let p_l = self.prior.forward(z_tilde);
+            let eps = qs[l + 1].noise();
+            let p_l = self.prior.forward(qs[l + 1].sample_with(&eps));
             if l + 1 == cfg.layers - 1 {
                 below_of_last = Some((qs[l].clone(), eps)); // scored with λ below
             } else {
@@ -140,7 +137,7 @@ impl EmorlNet {
                 p_star = Some(p_l);
             }
         }
-        let eps0 = noise(&last);
+        let eps0 = last.noise();
         let below = below_of_last.as_ref().map(|(p, e)| (p, e));
         let s0 = self.score(&last, &eps0, None, below, &x01, cfg);
         let kl0 = s0.kl + kl_rest;
@@ -156,7 +153,7 @@ impl EmorlNet {
             let (g_mu, g_s) = (g.clone().slice([0..rows, 0..d]), g.slice([0..rows, d..2 * d]));
             let e = Tensor::cat(vec![q.mu.clone(), q.s.clone(), normalize(g_mu, TORCH_LN_EPS), normalize(g_s, TORCH_LN_EPS)], 1);
             let r = &self.refinement;
-            let encoded = r.encode.second.forward(elu(r.encode.first.forward(e), 1.0));
+            let encoded = r.encode.forward(e, |x| elu(x, 1.0));
             h = r.gru.forward(encoded, h);
             let (d_mu, d_s) = (r.loc.forward(h.clone()), r.scale.forward(h.clone()));
             deltas.push((d_mu.clone().square().sum_dim(1) + d_s.clone().square().sum_dim(1)).sqrt().mean());
@@ -164,7 +161,7 @@ impl EmorlNet {
             // Refinement steps compare q(λ) with p* = the layer-0 prior of step 0 (reversed prior++).
             prior = p_star.clone();
             below = None;
-            eps = noise(&q);
+            eps = q.noise();
             let s = self.score(&q, &eps, prior.as_ref(), None, &x01, cfg);
             steps.push(Step { loss: step_loss(s.nll.clone(), s.kl.clone(), cfg.kl_beta, geco), nll: s.nll, kl: s.kl, rgb: s.rgb, log_masks: s.log_masks });
         }

@@ -47,6 +47,10 @@ impl Mlp {
     fn new(d_in: usize, hidden: usize, d_out: usize, device: &Device) -> Mlp {
         Mlp { first: Dense::with(d_in, hidden, true, small_init(), device), second: Dense::with(hidden, d_out, true, small_init(), device) }
     }
+
+    pub fn forward(&self, x: Tensor<2>, act: fn(Tensor<2>) -> Tensor<2>) -> Tensor<2> {
+        self.second.forward(act(self.first.forward(x)))
+    }
 }
 
 #[derive(Module, Debug)]
@@ -180,7 +184,7 @@ impl Encoder {
         let feat = self.convs.iter().fold(x, |x, c| relu(c.forward(x)));
         let pos = self.pos.forward(position_grid(h, w, &feat.device())); // [H·W, 64]
         let feat = feat.permute([0, 2, 3, 1]).reshape([n * h * w, 64]) + pos.repeat_dim(0, n);
-        let feat = self.mlp.second.forward(relu(self.mlp.first.forward(self.ln.forward(feat))));
+        let feat = self.mlp.forward(self.ln.forward(feat), relu);
         let d = self.to_k.weight.dims()[1];
         (self.to_k.forward(feat.clone()).reshape([n, h * w, d]), self.to_v.forward(feat).reshape([n, h * w, d]))
     }
@@ -194,8 +198,18 @@ pub struct Posterior {
 }
 
 impl Posterior {
+    /// A fresh standard-normal draw of the posterior's shape.
+    pub fn noise(&self) -> Tensor<2> {
+        self.mu.random_like(Distribution::Normal(0.0, 1.0))
+    }
+
+    /// The reparameterised sample μ + std(s)·ε for a given ε.
+    pub fn sample_with(&self, eps: &Tensor<2>) -> Tensor<2> {
+        self.mu.clone() + std_of(self.s.clone()) * eps.clone()
+    }
+
     pub fn sample(&self) -> Tensor<2> {
-        self.mu.clone() + std_of(self.s.clone()) * self.mu.random_like(Distribution::Normal(0.0, 1.0))
+        self.sample_with(&self.noise())
     }
 }
 
@@ -224,8 +238,8 @@ impl Hvae {
             let update = weights.matmul(values.clone()).reshape([n * k, d]);
             let h = self.gru.forward(Tensor::cat(vec![update.clone(), update], 1), Tensor::cat(vec![q.mu, q.s], 1));
             let (mu, s) = (h.clone().slice([0..n * k, 0..d]), h.slice([0..n * k, d..2 * d]));
-            let mu = mu.clone() + self.mlp_mu.second.forward(relu(self.mlp_mu.first.forward(self.ln_mu.forward(mu))));
-            let s = s.clone() + self.mlp_s.second.forward(relu(self.mlp_s.first.forward(self.ln_s.forward(s))));
+            let mu = mu.clone() + self.mlp_mu.forward(self.ln_mu.forward(mu), relu);
+            let s = s.clone() + self.mlp_s.forward(self.ln_s.forward(s), relu);
             q = Posterior { mu, s };
             z = q.sample();
             posteriors.push(q.clone());

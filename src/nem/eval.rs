@@ -138,10 +138,9 @@ impl Nem {
         let data = Arc::new(self.read_split(split, limit)?);
         let rc = &self.cfg.run_config;
         let mut s = self.score(net, &data, rc.batch_size.max(1), rc.AMI, rc.restarts, device)?;
-        if !self.cfg.run_config.AMI {
+        if !rc.AMI {
             s.retain(|k, _| !k.contains("ARI"));
         }
         Ok(s)
     }
-
 }

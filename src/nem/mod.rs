@@ -124,13 +124,9 @@ impl Nem {
         Ok(Nem { cfg, spec, weights, noise, resolved: resolved.clone(), data: OnceLock::new() })
     }
 
-    /// The frame (H, W, C) the decoder produces; H·W·C values per frame.
+    /// The frame (H, W, C) the decoder produces.
     pub fn frame_shape(&self) -> Result<[usize; 3]> {
         net::decoded_frame(&self.cfg.network).map_err(|e| Error::usage(format!("network: {e}")))
-    }
-
-    pub fn frame_values(&self) -> Result<usize> {
-        Ok(self.frame_shape()?.iter().product())
     }
 
     pub fn build_model(&self, device: &Device) -> Result<InnerNet> {

@@ -137,7 +137,7 @@ impl InnerNet {
         }
     }
 
-    /// The decoder alone: ψ of a state h (the RNN cell's output is its state when there is no LN).
+    /// The decoder alone: ψ of the cell's output (RNN-EM) or of θ (N-EM: σ(σ(θ) Wᵀ), W tied).
     pub fn decode(&self, h: Tensor<2>) -> Tensor<2> {
         match self {
             InnerNet::Rnn(n) => n.output.iter().fold(h, |x, l| l.forward(x)),
@@ -151,15 +151,13 @@ impl InnerNet {
             InnerNet::Rnn(n) => {
                 let x = n.input.iter().fold(u, |x, l| l.forward(x));
                 let (out, h) = n.cell.step(x, h);
-                (n.output.iter().fold(out, |x, l| l.forward(x)), h)
+                (self.decode(out), h)
             }
             InnerNet::Nem(c) => {
-                let w = c.w.val();
                 let s = sigmoid(h.clone());
                 let ds = s.clone() * (s.neg() + 1.0);
-                let theta = h + ds * u.matmul(w.clone()) * c.lr.val();
-                let psi = sigmoid(sigmoid(theta.clone()).matmul(w.transpose()));
-                (psi, theta)
+                let theta = h + ds * u.matmul(c.w.val()) * c.lr.val();
+                (self.decode(theta.clone()), theta)
             }
         }
     }

@@ -117,9 +117,6 @@ impl Canvas {
     pub fn image(&self) -> &RgbImage {
         &self.img
     }
-    pub fn into_image(self) -> RgbImage {
-        self.img
-    }
 
     /// Off-canvas pixels are dropped so callers can lay out without clamping.
     fn put(&mut self, x: i64, y: i64, c: [u8; 3]) {
