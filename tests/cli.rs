@@ -256,8 +256,8 @@ fn emorl_generate_writes_the_train_and_test_files() {
     for (cfg, stem, e) in [("train/tetrominoes/EMORL", "tetrominoes", 4), ("train/multi_dsprites/EMORL", "multi_dsprites_colored_on_grayscale", 6)] {
         let o = gestalt(&["generate", "with", cfg, "dataset.sizes.train=6", "dataset.sizes.test=3", &path]);
         assert!(o.status.success(), "{}", stderr(&o));
-        let train = gestalt::data::emorl::read_emorl(&data.join(format!("{stem}.h5")), "train", None).unwrap();
-        let test = gestalt::data::emorl::read_emorl(&data.join(format!("{stem}_test.h5")), "test", None).unwrap();
+        let train = gestalt::data::emorl::read_emorl(&data.join(format!("{stem}.h5")), "train", None, true).unwrap();
+        let test = gestalt::data::emorl::read_emorl(&data.join(format!("{stem}_test.h5")), "test", None, true).unwrap();
         assert_eq!((train.n, test.n, train.e), (6, 3, e));
         assert_ne!(train.imgs[..test.imgs.len()], test.imgs[..], "disjoint images");
     }

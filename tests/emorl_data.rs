@@ -13,17 +13,17 @@ fn generated_train_and_test_round_trip() {
     let path = dir.join("tetrominoes.h5");
     let (train, test) = (tetrominoes::split(1, 0, 40), tetrominoes::split(1, 40, 5));
     write_emorl(&path, &[("train", &train), ("test", &test)]).unwrap();
-    assert_eq!(read_emorl(&path, "train", None).unwrap(), train);
-    assert_eq!(read_emorl(&path, "test", Some(99)).unwrap(), test);
-    assert_eq!(read_emorl(&path, "train", Some(3)).unwrap(), tetrominoes::split(1, 0, 3));
-    assert_eq!(read_emorl(&path, "train", Some(0)).unwrap().imgs, Vec::<u8>::new());
+    assert_eq!(read_emorl(&path, "train", None, true).unwrap(), train);
+    assert_eq!(read_emorl(&path, "test", Some(99), true).unwrap(), test);
+    assert_eq!(read_emorl(&path, "train", Some(3), true).unwrap(), tetrominoes::split(1, 0, 3));
+    assert_eq!(read_emorl(&path, "train", Some(0), true).unwrap().imgs, Vec::<u8>::new());
     std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn reads_files_written_by_h5py() {
     // emorl_tiny.h5: the formulas of make_fixtures.py's make_emorl_tiny, h5py's default chunks.
-    let tiny = read_emorl(Path::new("tests/fixtures/emorl_tiny.h5"), "train", None).unwrap();
+    let tiny = read_emorl(Path::new("tests/fixtures/emorl_tiny.h5"), "train", None, true).unwrap();
     assert_eq!((tiny.n, tiny.h, tiny.w, tiny.e), (2, 5, 5, 3));
     assert_eq!(tiny.imgs, (0..150).collect::<Vec<u8>>());
     let mut masks = Vec::new();
@@ -35,7 +35,7 @@ fn reads_files_written_by_h5py() {
         }
     }
     assert_eq!(tiny.masks, masks);
-    let first = read_emorl(Path::new("tests/fixtures/emorl_tiny.h5"), "train", Some(1)).unwrap();
+    let first = read_emorl(Path::new("tests/fixtures/emorl_tiny.h5"), "train", Some(1), true).unwrap();
     assert_eq!((first.n, &first.imgs[..], &first.masks[..]), (1, &tiny.imgs[..75], &masks[..75]));
 
     // h5py_emorl.h5: 35×35, E = 4, chunked per sample; sums recorded by the script.
@@ -43,7 +43,7 @@ fn reads_files_written_by_h5py() {
         serde_json::from_str(&std::fs::read_to_string("tests/fixtures/h5py_emorl.json").unwrap()).unwrap();
     let sum = |v: &[u8]| v.iter().map(|&x| x as u64).sum::<u64>();
     for split in ["train", "test"] {
-        let s = read_emorl(Path::new("tests/fixtures/h5py_emorl.h5"), split, None).unwrap();
+        let s = read_emorl(Path::new("tests/fixtures/h5py_emorl.h5"), split, None, true).unwrap();
         let m = &meta[split];
         let shape = |k: &str| m[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect::<Vec<_>>();
         assert_eq!(shape("imgs_shape"), [s.n, s.h, s.w, 3]);
@@ -52,7 +52,7 @@ fn reads_files_written_by_h5py() {
         assert_eq!(sum(&s.masks), m["masks_sum"].as_u64().unwrap());
         // Every pixel belongs to exactly one entity.
         assert_eq!(sum(&s.masks), 255 * (s.n * s.h * s.w) as u64);
-        let two = read_emorl(Path::new("tests/fixtures/h5py_emorl.h5"), split, Some(2)).unwrap();
+        let two = read_emorl(Path::new("tests/fixtures/h5py_emorl.h5"), split, Some(2), true).unwrap();
         assert_eq!((two.imgs.len(), &two.masks[..]), (2 * 35 * 35 * 3, &s.masks[..2 * 4 * 35 * 35]));
     }
 }
@@ -76,11 +76,11 @@ fn float_data_in_0_1_or_0_255_is_read_as_bytes() {
     let imgs: Vec<f32> = (0..12).map(|i| i as f32 / 11.0).collect();
     let masks: Vec<f32> = (0..8).map(|i| if i % 2 == 0 { 255.0 } else { 0.0 }).collect();
     write_f32(&path, (&imgs, &[1, 2, 2, 3]), Some((&masks, &[1, 2, 2, 2, 1])));
-    let s = read_emorl(&path, "train", None).unwrap();
+    let s = read_emorl(&path, "train", None, true).unwrap();
     assert_eq!(s.imgs, imgs.iter().map(|&x| (x * 255.0).round() as u8).collect::<Vec<_>>());
     assert_eq!(s.masks, [255, 0, 255, 0, 255, 0, 255, 0]);
     write_f32(&path, (&imgs, &[1, 2, 2, 3]), Some((&[300.0; 8], &[1, 2, 2, 2, 1])));
-    let err = read_emorl(&path, "train", None).unwrap_err().to_string();
+    let err = read_emorl(&path, "train", None, true).unwrap_err().to_string();
     assert!(err.contains("train/masks") && err.contains("outside"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -89,7 +89,7 @@ fn float_data_in_0_1_or_0_255_is_read_as_bytes() {
 fn malformed_files_are_usage_errors_naming_file_and_dataset() {
     let dir = common::tmpdir("emorl-bad");
     let usage = |path: &Path, split: &str, key: &str| {
-        let err = read_emorl(path, split, None).unwrap_err();
+        let err = read_emorl(path, split, None, true).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, Error::Usage(_)), "{msg}");
         assert!(msg.contains(&*path.file_name().unwrap().to_string_lossy()) && msg.contains(key), "{msg}");
@@ -119,7 +119,7 @@ fn malformed_files_are_usage_errors_naming_file_and_dataset() {
 #[test]
 fn batches_are_channels_first_in_minus_one_to_one() {
     let s = gestalt::data::tetrominoes::split(1, 0, 3);
-    let b = gestalt::data::emorl::batch(&s, 1, 2);
+    let b = gestalt::data::emorl::gather(&s, &[1, 2]);
     assert_eq!(b.shape, [2, 3, 35, 35]);
     let p = 35 * 35;
     for i in [0usize, 600, 1224] {

@@ -1,10 +1,11 @@
 //! The `gestalt` command line: sacred-style `with` words, one subcommand per use.
 mod bench;
+mod experiment;
 
 use crate::config::{self, Resolved};
 use crate::error::{Error, Result};
-use crate::nem::Nem;
-use crate::train::{self, RunDir, checkpoint::Checkpoint};
+use crate::train::{self, RunDir};
+use experiment::{Experiment, Model, family};
 use burn::module::Module;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
@@ -94,29 +95,38 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::PrintConfig(c) => {
             let r = c.resolve()?;
-            // Type-check every value before printing.
-            match r.family.as_str() {
-                "emorl" => drop(emorl_config(&r)?),
-                _ => drop(family(&r)?),
-            }
+            family(&r)?; // type-check every value before printing
             println!("{}", serde_json::to_string_pretty(&r.value).unwrap());
             Ok(())
         }
         Command::Info(c) => info(&c),
         Command::Generate(c) => {
             let r = c.resolve()?;
-            let path = if r.family == "emorl" {
-                let d = emorl_config(&r)?.0.dataset;
-                crate::data::ensure_emorl_file(&d.data_path, &d.h5_path, d.generate, d.seed, [d.sizes.train, d.sizes.test])?
-            } else {
-                family(&r)?.data_file()?
+            let path = match family(&r)? {
+                Model::Nem(nem) => nem.data_file()?,
+                Model::Emorl(e) => {
+                    let d = &e.cfg.dataset;
+                    crate::data::ensure_emorl_file(&d.data_path, &d.h5_path, d.generate, d.seed, [d.sizes.train, d.sizes.test])?
+                }
             };
             println!("{}", json!({ "dataset": path }));
             Ok(())
         }
-        Command::Train(c) => train_cmd(&c),
-        Command::Evaluate(c) => evaluate_cmd(&c),
-        Command::Bench(c) => bench::bench(&c, &family(&c.resolve()?)?),
+        Command::Train(c) => match family(&c.resolve()?)? {
+            Model::Nem(m) => train_cmd(&c, &m),
+            Model::Emorl(m) => train_cmd(&c, &m),
+        },
+        Command::Evaluate(c) => match family(&c.resolve()?)? {
+            Model::Nem(m) => evaluate_cmd(&c, &m),
+            Model::Emorl(m) => evaluate_cmd(&c, &m),
+        },
+        Command::Bench(c) => {
+            let r = c.resolve()?;
+            match family(&r)? {
+                Model::Nem(m) => bench::bench(&c, &r, &m),
+                Model::Emorl(m) => bench::bench(&c, &r, &m),
+            }
+        }
         Command::Viz(v) => viz_cmd(&v),
     }
 }
@@ -129,48 +139,31 @@ fn viz_cmd(v: &VizArgs) -> Result<()> {
             v.dir.display()
         )));
     }
-    let nem = family(&config::resolve(&[config.display().to_string()])?)?;
     let device = crate::backend::device(&v.backend, v.device)?;
-    let model = load_net(&nem, &best, &device)?;
-    crate::nem::viz::draw_all(&nem, &model, &v.dir, &device)?;
+    match family(&config::resolve(&[config.display().to_string()])?)? {
+        Model::Nem(m) => m.draw(&m.load_net(&best, &device)?, &v.dir, &device)?,
+        Model::Emorl(m) => m.draw(&m.load_net(&best, &device)?, &v.dir, &device)?,
+    }
     println!("{}", json!({ "viz": v.dir.join("viz") }));
     Ok(())
 }
 
-/// The model family of a resolved configuration.
-fn family(r: &Resolved) -> Result<Nem> {
-    match r.family.as_str() {
-        "nem" => Nem::new(r),
-        "emorl" => Err(Error::usage(
-            "the EMORL family is not trainable yet in this version (print-config and info work)",
-        )),
-        other => Err(Error::usage(format!("model family `{other}` is not available in this version"))),
-    }
-}
-
-/// An EMORL config, type-checked, with the network shape it asks for.
-fn emorl_config(r: &Resolved) -> Result<(crate::emorl::config::EmorlConfig, crate::emorl::model::NetShape)> {
-    let cfg: crate::emorl::config::EmorlConfig = r.typed()?;
-    let shape = cfg.shape().map_err(Error::usage)?;
-    Ok((cfg, shape))
-}
-
 fn info(c: &Common) -> Result<()> {
     let r = c.resolve()?;
-    if r.family == "emorl" {
-        let (_, shape) = emorl_config(&r)?;
-        let device = crate::backend::device(&c.backend, c.device)?;
-        let model = crate::emorl::model::EmorlNet::new(&shape, &device);
-        // The original also counts GECO's two scalars (C_ema, ζ) as parameters without gradient.
-        let out = json!({ "family": "emorl", "trainable_parameters": model.num_params(), "geco_scalars": 2 });
-        println!("{out}");
-        return Ok(());
-    }
-    let nem = family(&r)?;
     let device = crate::backend::device(&c.backend, c.device)?;
-    let model = nem.build_model(&device)?;
-    println!("{model}");
-    println!("{}", json!({ "family": "nem", "trainable_parameters": model.num_params() }));
+    match family(&r)? {
+        Model::Nem(nem) => {
+            let model = nem.build_model(&device)?;
+            println!("{model}");
+            println!("{}", json!({ "family": "nem", "trainable_parameters": model.num_params() }));
+        }
+        Model::Emorl(e) => {
+            let model = e.build_model(&device);
+            println!("{model}");
+            // The original also counts GECO's two scalars (C_ema, ζ) as parameters without gradient.
+            println!("{}", json!({ "family": "emorl", "trainable_parameters": model.num_params(), "geco_scalars": 2 }));
+        }
+    }
     Ok(())
 }
 
@@ -199,9 +192,8 @@ fn run_config_json(r: &Resolved, backend: &str) -> Value {
     v
 }
 
-fn train_cmd(c: &Common) -> Result<()> {
+fn train_cmd<E: Experiment>(c: &Common, exp: &E) -> Result<()> {
     let r = c.resolve()?;
-    let nem = family(&r)?;
     let out = c.out.clone().unwrap_or_else(|| default_out(&r.words));
     let run = RunDir { dir: out.clone() };
     if c.resume {
@@ -215,38 +207,30 @@ fn train_cmd(c: &Common) -> Result<()> {
         )));
     }
     let device = crate::backend::device(&c.backend, c.device)?;
-    nem.data_file()?; // a missing or ungeneratable dataset fails before anything is written
+    exp.prepare()?; // a missing or ungeneratable dataset fails before anything is written
     std::fs::create_dir_all(&out)?;
     config::write_json(&out.join("config.json"), &run_config_json(&r, &c.backend))?;
     if !c.quiet {
         eprintln!("run directory {}", out.display());
     }
-    let best = train::train(&nem, &run, &device, c.resume, c.quiet)?;
-    let model = load_net(&nem, &best, &device)?;
-    crate::nem::viz::draw_all(&nem, &model, &out, &device)?;
-    evaluate_net(&nem, &model, &best, &out, &device)
+    let best = train::train(exp, &run, &device, c.resume, c.quiet)?;
+    let model = exp.load_net(&best, &device)?;
+    exp.draw(&model, &out, &device)?;
+    report(exp, &model, &best, &out, &device)
 }
 
-/// The network of a checkpoint.
-fn load_net(nem: &Nem, ckpt: &Path, device: &burn::tensor::Device) -> Result<crate::nem::net::InnerNet> {
-    Checkpoint::load(ckpt)?.apply_model(nem.build_model(device)?)
-}
-
-fn evaluate_cmd(c: &Common) -> Result<()> {
-    let r = c.resolve()?;
-    let nem = family(&r)?;
-    let net_path = nem
-        .cfg
-        .net_path
-        .clone()
+fn evaluate_cmd<E: Experiment>(c: &Common, exp: &E) -> Result<()> {
+    let net_path = exp
+        .net_path()
         .ok_or_else(|| Error::usage("evaluate needs net_path=<run directory or checkpoint>"))?;
     let ckpt = train::checkpoint::resolve_net_path(&net_path)?;
-    let out = match &c.out {
-        Some(o) => o.clone(),
-        None => run_dir_of(&ckpt),
+    let out = match (&c.out, exp.eval_dir()) {
+        (Some(o), _) => o.clone(),
+        (None, Some(d)) => PathBuf::from(d),
+        (None, None) => run_dir_of(&ckpt),
     };
     let device = crate::backend::device(&c.backend, c.device)?;
-    evaluate_net(&nem, &load_net(&nem, &ckpt, &device)?, &ckpt, &out, &device)
+    report(exp, &exp.load_net(&ckpt, &device)?, &ckpt, &out, &device)
 }
 
 /// The run directory a checkpoint belongs to (`DIR/checkpoints/best` → `DIR`).
@@ -260,21 +244,14 @@ fn run_dir_of(ckpt: &Path) -> PathBuf {
 }
 
 /// Evaluate the network of checkpoint `ckpt` and report it: the last stdout line and
-/// `out/eval/<split>.json`.
-fn evaluate_net(nem: &Nem, model: &crate::nem::net::InnerNet, ckpt: &Path, out: &Path, device: &burn::tensor::Device) -> Result<()> {
-    let split = nem.cfg.run_config.usage.clone();
-    let split = if split == "train" { "training".to_string() } else { split };
-    let scores = nem.evaluate(model, &split, device)?;
-    let mut obj = serde_json::Map::new();
-    obj.insert("split".into(), json!(split));
-    for (k, v) in &scores {
-        obj.insert(k.clone(), json!(v));
-    }
+/// `out/eval/<name>.json`.
+fn report<E: Experiment>(exp: &E, model: &E::Model, ckpt: &Path, out: &Path, device: &burn::tensor::Device) -> Result<()> {
+    let (name, mut obj) = exp.evaluate(model, out, device)?;
     obj.insert("checkpoint".into(), json!(ckpt));
     let v = Value::Object(obj);
-    config::write_json(&out.join("eval").join(format!("{split}.json")), &v)?;
+    config::write_json(&out.join("eval").join(format!("{name}.json")), &v)?;
     // A reader that has gone away (a closed pipe) must not turn a finished run into a panic: the
-    // scores are already in eval/<split>.json.
+    // scores are already in eval/<name>.json.
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string(&v).unwrap());
     Ok(())

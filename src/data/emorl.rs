@@ -14,7 +14,7 @@ pub struct EmorlSplit {
     pub e: usize,
     /// (N, H, W, 3), 0–255.
     pub imgs: Vec<u8>,
-    /// (N, E, H, W, 1), 0 or 255.
+    /// (N, E, H, W, 1), 0 or 255; empty when read without masks.
     pub masks: Vec<u8>,
 }
 
@@ -52,13 +52,15 @@ fn read_u8(ds: &Dataset, path: &Path, key: &str, n: usize, len: usize) -> Result
     Ok(data)
 }
 
-/// Read split `split` (`train`, `test`), keeping the first `limit` samples. Shapes are checked
-/// before any data is read, and only the kept samples are read, so a limit on a large file is cheap.
-pub fn read_emorl(path: &Path, split: &str, limit: Option<usize>) -> Result<EmorlSplit> {
+/// Read split `split` (`train`, `test`), keeping the first `limit` samples, and the masks only when
+/// `masks` (training needs none). Shapes are checked before any data is read, and only the kept
+/// samples are read, so a limit on a large file is cheap.
+pub fn read_emorl(path: &Path, split: &str, limit: Option<usize>, masks: bool) -> Result<EmorlSplit> {
     let file = File::open_streaming(path)
         .map_err(|e| Error::usage(format!("{}: not a readable HDF5 file: {e}", path.display())))?;
     let (ikey, mkey) = (format!("{split}/imgs"), format!("{split}/masks"));
     let imgs = file.dataset(&ikey).map_err(|e| bad(path, &ikey, format!("missing ({e})")))?;
+    let with_masks = masks;
     let masks = file.dataset(&mkey).map_err(|e| bad(path, &mkey, format!("missing ({e})")))?;
     let is = shape_of(&imgs, path, &ikey)?;
     if is.len() != 4 || is[3] != 3 {
@@ -78,7 +80,7 @@ pub fn read_emorl(path: &Path, split: &str, limit: Option<usize>) -> Result<Emor
         w,
         e,
         imgs: read_u8(&imgs, path, &ikey, n, n * h * w * 3)?,
-        masks: read_u8(&masks, path, &mkey, n, n * e * h * w)?,
+        masks: if with_masks { read_u8(&masks, path, &mkey, n, n * e * h * w)? } else { Vec::new() },
     })
 }
 
@@ -115,25 +117,26 @@ pub struct EmorlBatch {
     /// (B, 3, H, W).
     pub shape: [usize; 4],
     pub imgs: Vec<f32>,
-    /// (B, E, H·W), 0 or 255.
+    /// (B, E, H·W), 0 or 255; empty when the split was read without masks.
     pub masks: Vec<u8>,
     pub e: usize,
 }
 
-/// Images [start, start + n) of a split, channels first.
-pub fn batch(split: &EmorlSplit, start: usize, n: usize) -> EmorlBatch {
-    let (h, w) = (split.h, split.w);
-    let p = h * w;
+/// The images `indices` of a split, channels first (masks only if the split holds them).
+pub fn gather(split: &EmorlSplit, indices: &[usize]) -> EmorlBatch {
+    let p = split.h * split.w;
+    let n = indices.len();
     let mut imgs = vec![0f32; n * 3 * p];
-    for (b, img) in split.imgs[start * p * 3..][..n * p * 3].chunks(p * 3).enumerate() {
-        for (i, px) in img.chunks(3).enumerate() {
+    for (b, &i) in indices.iter().enumerate() {
+        for (j, px) in split.imgs[i * p * 3..][..p * 3].chunks(3).enumerate() {
             for (c, &v) in px.iter().enumerate() {
-                imgs[(b * 3 + c) * p + i] = f32::from(v) * (2.0 / 255.0) - 1.0;
+                imgs[(b * 3 + c) * p + j] = f32::from(v) * (2.0 / 255.0) - 1.0;
             }
         }
     }
-    let masks = split.masks[start * split.e * p..][..n * split.e * p].to_vec();
-    EmorlBatch { shape: [n, 3, h, w], imgs, masks, e: split.e }
+    let per = split.e * p;
+    let masks = if split.masks.is_empty() { Vec::new() } else { indices.iter().flat_map(|&i| &split.masks[i * per..][..per]).copied().collect() };
+    EmorlBatch { shape: [n, 3, split.h, split.w], imgs, masks, e: split.e }
 }
 
 /// `n` images of a generator that is pure in (seed, index), from index `first`.

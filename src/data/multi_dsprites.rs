@@ -148,7 +148,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("gestalt-msprites-{}.h5", std::process::id()));
         let s = split(9, 0, 5);
         write_emorl(&path, &[("train", &s)]).unwrap();
-        let back = read_emorl(&path, "train", None);
+        let back = read_emorl(&path, "train", None, true);
         std::fs::remove_file(&path).ok();
         assert_eq!(back.unwrap(), s);
     }

@@ -12,6 +12,24 @@ pub struct EmorlConfig {
     pub net: NetCfg,
     pub dataset: DatasetCfg,
     pub training: TrainingCfg,
+    pub test: TestCfg,
+    /// The checkpoint `evaluate` reads (a file or a run directory); `test.checkpoint` as well.
+    pub net_path: Option<String>,
+}
+
+/// `gestalt evaluate`'s settings (the original's `test.*` of configs/test/…).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCfg {
+    /// "ARI_MSE_KL" (FG-ARI, MSE, KL mean ± std) or "sample_viz" (pictures of each step).
+    pub eval_type: String,
+    /// How many test images, from the first.
+    pub num_images: usize,
+    pub batch_size: usize,
+    pub experiment_name: String,
+    pub checkpoint: String,
+    /// Where results go (default: the checkpoint's run directory).
+    pub out_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -85,6 +103,8 @@ pub struct TrainingCfg {
     pub tensorboard_freq: u64,
     pub out_dir: String,
     pub tqdm: bool,
+    /// gestalt: test images scored (FG-ARI, MSE, KL) at the end of each epoch and of the run; 0: none.
+    pub validation_images: usize,
 }
 
 impl EmorlConfig {

@@ -54,6 +54,8 @@ pub struct Inference {
     pub total: Tensor<1>,
     /// Stage 1's attention per layer, [N, K, H·W].
     pub attention: Vec<Tensor<3>>,
+    /// Stage 1's posteriors q_0 … q_{L−1} (pictures decode the lower layers).
+    pub layers: Vec<Posterior>,
     /// Mean ‖δ‖₂ over slots of each refinement step.
     pub deltas: Vec<Tensor<1>>,
 }
@@ -119,7 +121,7 @@ impl EmorlNet {
         let x01 = (x.clone() + 1.0) / 2.0;
         let (keys, values) = self.encoder.forward(x);
         let stage1 = self.hvae.forward(keys, values, cfg.k, cfg.layers);
-        let qs = &stage1.posteriors;
+        let qs = stage1.posteriors;
         let last = qs.last().expect("at least one stochastic layer").clone();
         // Reversed prior: the top layer against N(0, I), layer l against Prior(z̃ ~ q_{l+1}).
         let mut kl_rest = Tensor::<1>::zeros([x01.dims()[0]], &x01.device());
@@ -167,6 +169,6 @@ impl EmorlNet {
         }
         let i = cfg.refinement as f64;
         let total = steps.iter().enumerate().map(|(j, s)| s.loss.clone() * ((i + 3.0 - j as f64) / (i + 1.0))).reduce(|a, b| a + b).expect("step 0");
-        Inference { steps, total, attention: stage1.attention, deltas }
+        Inference { steps, total, attention: stage1.attention, layers: qs, deltas }
     }
 }

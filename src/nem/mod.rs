@@ -273,6 +273,7 @@ impl Family for Nem {
             schedule: crate::train::Schedule::Constant,
             max_patience: Some(t.max_patience),
             log_steps: t.log_steps,
+            checkpoint_steps: None,
             seed: self.cfg.seed,
             net_path: self.cfg.net_path.clone(),
         }
@@ -300,7 +301,11 @@ impl Family for Nem {
         let out = self.unroll(net, batch, device, false);
         Losses {
             total: out.loss,
-            logged: vec![("intra", out.intra), ("inter", out.inter), ("ub_loss_last", out.ub_loss_last)],
+            logged: vec![
+                ("intra".into(), out.intra),
+                ("inter".into(), out.inter),
+                ("ub_loss_last".into(), out.ub_loss_last),
+            ],
         }
     }
 

@@ -1,9 +1,11 @@
-//! What a run records: `metrics.jsonl` (one object per log point) and TensorBoard scalars.
+//! What a run records: `metrics.jsonl` (one object per log point) and TensorBoard scalars and
+//! images.
 use crate::error::Result;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use tfrecord::protobuf::summary::Image;
 use tfrecord::{EventWriter, EventWriterConfig};
 
 pub type Scores = BTreeMap<String, f64>;
@@ -41,6 +43,20 @@ impl RunLog {
             for (k, v) in scores {
                 let _ = tb.write_scalar(format!("{split}/{k}"), step as i64, *v as f32);
             }
+        }
+        Ok(())
+    }
+
+    /// A TensorBoard image (PNG-encoded) under `tag` at `step`.
+    pub fn image(&mut self, tag: &str, step: u64, picture: &crate::viz::Canvas) -> Result<()> {
+        if let Some(tb) = &mut self.tb {
+            let image = Image {
+                height: picture.height() as i32,
+                width: picture.width() as i32,
+                colorspace: 3,
+                encoded_image_string: picture.png()?,
+            };
+            let _ = tb.write_image(tag, step as i64, image);
         }
         Ok(())
     }

@@ -31,8 +31,12 @@ pub struct LoopSettings {
     pub schedule: Schedule,
     /// Stop after this many epochs without a better validation criterion.
     pub max_patience: Option<usize>,
-    /// Log the running training loss every this many steps (0: per epoch only).
+    /// Log the training losses (means since the last log point) every this many steps (0: per
+    /// epoch only).
     pub log_steps: usize,
+    /// Also save `checkpoints/last` and `checkpoints/step-<N>` every this many steps, mid-epoch
+    /// (EMORL's `checkpoint_freq`).
+    pub checkpoint_steps: Option<u64>,
     pub seed: u64,
     /// Checkpoint file to warm-start from.
     pub net_path: Option<String>,
@@ -59,10 +63,13 @@ impl Schedule {
     }
 }
 
+/// Named scalars of a step, on the device ([1] each).
+pub type Logged = Vec<(String, Tensor<1>)>;
+
 /// The losses of one batch: `total` is optimised, the others are only logged.
 pub struct Losses {
     pub total: Tensor<1>,
-    pub logged: Vec<(&'static str, Tensor<1>)>,
+    pub logged: Logged,
 }
 
 /// What a model family gives the loop.
@@ -77,11 +84,29 @@ pub trait Family {
     /// The losses of a batch at optimiser step `step` (schedules such as a curriculum read it).
     fn loss(&self, model: &Self::Model, batch: &Self::Batch, step: u64, device: &Device) -> Losses;
     /// After the optimiser step `step`, with that step's logged losses (controllers such as GECO).
-    fn after_step(&self, _step: u64, _logged: &[(&'static str, Tensor<1>)]) {}
-    /// Per-epoch scores on the `train` and `validation` subsets; lower `criterion()` is better.
+    fn after_step(&self, _step: u64, _logged: &[(String, Tensor<1>)]) {}
+    /// Per-epoch scores on the `train` and `validation` subsets, with the model in evaluation
+    /// mode on the plain `device`; lower `criterion()` is better.
     fn epoch_scores(&self, model: &Self::Model, split: &str, device: &Device) -> Result<Scores>;
-    fn criterion(&self) -> &'static str {
-        "loss"
+    /// The validation score that picks `checkpoints/best`; None: the latest checkpoint is the best
+    /// (models trained for a fixed number of steps, as EMORL).
+    fn criterion(&self) -> Option<&'static str> {
+        Some("loss")
+    }
+    /// State the family keeps besides the model (controllers such as GECO), for checkpoints.
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    fn restore(&self, _state: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+    /// Extra scalars at each log point (a host read is allowed there), e.g. controller state.
+    fn log_scalars(&self) -> Scores {
+        Scores::new()
+    }
+    /// Pictures of `batch` for TensorBoard at each log point (optional).
+    fn log_images(&self, _model: &Self::Model, _batch: &Self::Batch, _step: u64, _log: &mut RunLog, _device: &Device) -> Result<()> {
+        Ok(())
     }
     /// Pictures of the run so far, written under `dir/viz` (optional).
     fn visualize(&self, _model: &Self::Model, _dir: &Path, _epoch: usize, _device: &Device) -> Result<()> {
@@ -98,6 +123,9 @@ struct State {
     best_epoch: usize,
     bad_epochs: usize,
     elapsed_s: f64,
+    /// Batches of `epoch + 1` already trained (a checkpoint taken mid-epoch).
+    #[serde(default)]
+    epoch_step: usize,
 }
 
 pub struct RunDir {
@@ -138,14 +166,15 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
     ad.seed(derive_seed(s.seed, &[u64::MAX]));
     let mut model = family.init_model(&ad)?;
     let mut optim: ModuleOptimizer = optim::build(&s.optimizer, &s.params, s.clip_gradients)?;
-    let mut st = State { epoch: 0, step: 0, best: None, best_epoch: 0, bad_epochs: 0, elapsed_s: 0.0 };
+    let mut st = State { epoch: 0, step: 0, best: None, best_epoch: 0, bad_epochs: 0, elapsed_s: 0.0, epoch_step: 0 };
     if resume {
         let ck = Checkpoint::load(&run.last())?;
         model = ck.apply_model(model)?;
         optim = ck.apply_optim(optim)?;
         st = serde_json::from_value(ck.state["loop"].clone())
             .map_err(|e| Error::usage(format!("checkpoint loop state: {e}")))?;
-        eprintln!("resuming {} after epoch {} (step {})", run.dir.display(), st.epoch, st.step);
+        family.restore(&ck.state["family"])?;
+        eprintln!("resuming {} at step {} (epoch {})", run.dir.display(), st.step, st.epoch + 1);
     } else if let Some(p) = &s.net_path {
         let path = checkpoint::resolve_net_path(p)?;
         model = Checkpoint::load(&path)?.apply_model(model)?;
@@ -153,33 +182,50 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
     }
     let mut log = RunLog::open(&run.dir)?;
     let t0 = Instant::now() - std::time::Duration::from_secs_f64(st.elapsed_s);
+    let save = |model: &F::Model, optim: &ModuleOptimizer, st: &State, paths: &[PathBuf]| -> Result<()> {
+        let ck = Checkpoint::capture(model, optim, json!({ "loop": st, "family": family.state() }))?;
+        paths.iter().try_for_each(|p| ck.save(p))
+    };
+    let done = |st: &State| s.max_steps.is_some_and(|m| st.step >= m);
 
-    while st.epoch < s.max_epoch {
+    while st.epoch < s.max_epoch && !done(&st) {
         let epoch = st.epoch + 1;
         let batches = family.train_batches(epoch)?;
         let pb = progress(batches.len(), epoch, quiet);
-        let mut sums: Vec<(&'static str, Tensor<1>)> = Vec::new();
-        let mut n_epoch = 0usize;
-        for batch in batches {
+        pb.set_position(st.epoch_step as u64);
+        // Means since the last log point, and over the epoch.
+        let (mut window, mut sums): (Logged, Logged) = (Vec::new(), Vec::new());
+        let (mut n_window, mut n_epoch) = (0usize, 0usize);
+        for batch in batches.skip(st.epoch_step) {
             // Every random draw of a step is a pure function of (seed, step): resumable exactly.
             ad.seed(derive_seed(s.seed, &[st.step]));
             let logged;
             (model, logged) = step(family, &s, &mut optim, model, &batch, st.step, &ad);
             family.after_step(st.step, &logged);
             for (k, v) in logged {
-                accumulate(&mut sums, k, v);
+                accumulate(&mut sums, &k, v.clone());
+                accumulate(&mut window, &k, v);
             }
             st.step += 1;
+            st.epoch_step += 1;
             n_epoch += 1;
+            n_window += 1;
             pb.inc(1);
-            let at_end = s.max_steps.is_some_and(|m| st.step >= m);
             if s.log_steps > 0 && st.step % s.log_steps as u64 == 0 {
-                let scores = means(&sums, n_epoch);
+                let mut scores = means(&window, n_window);
+                (window, n_window) = (Vec::new(), 0);
                 check_finite(&scores, st.step, run)?;
+                scores.extend(family.log_scalars());
                 pb.set_message(format!("loss {:.3}", scores["loss"]));
                 log.record(st.step, epoch, "train_running", &scores, t0.elapsed().as_secs_f64())?;
+                family.log_images(&model, &batch, st.step, &mut log, device)?;
             }
-            if at_end {
+            if s.checkpoint_steps.is_some_and(|c| st.step % c == 0) {
+                st.elapsed_s = t0.elapsed().as_secs_f64();
+                let numbered = run.dir.join("checkpoints").join(format!("step-{}", st.step));
+                save(&model, &optim, &st, &[run.last(), numbered])?;
+            }
+            if done(&st) {
                 break;
             }
         }
@@ -189,18 +235,24 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
 
         let eval_model = model.valid();
         let mut train_scores = family.epoch_scores(&eval_model, "train", device)?;
-        train_scores.insert("running_loss".into(), running["loss"]);
+        train_scores.extend(running.iter().map(|(k, v)| (format!("running_{k}"), *v)));
         let valid = family.epoch_scores(&eval_model, "validation", device)?;
         let elapsed = t0.elapsed().as_secs_f64();
         log.record(st.step, epoch, "train", &train_scores, elapsed)?;
         log.record(st.step, epoch, "validation", &valid, elapsed)?;
-        let crit = *valid
-            .get(family.criterion())
-            .ok_or_else(|| Error::internal("validation scores lack the criterion"))?;
-        if !crit.is_finite() {
-            return Err(nan_error(st.step, run));
-        }
+        // Without a criterion every epoch's model is the best so far (the latest).
+        let crit = match family.criterion() {
+            Some(key) => {
+                let c = *valid.get(key).ok_or_else(|| Error::internal("validation scores lack the criterion"))?;
+                if !c.is_finite() {
+                    return Err(nan_error(st.step, run));
+                }
+                c
+            }
+            None => -(st.step as f64),
+        };
         st.epoch = epoch;
+        st.epoch_step = 0;
         st.elapsed_s = elapsed;
         let improved = st.best.is_none_or(|b| crit < b);
         if improved {
@@ -210,27 +262,21 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
         } else {
             st.bad_epochs += 1;
         }
-        let ck = Checkpoint::capture(&model, &optim, json!({ "loop": st }))?;
-        ck.save(&run.last())?;
+        let mut paths = vec![run.last()];
         if improved {
-            ck.save(&run.best())?;
+            paths.push(run.best());
         }
+        save(&model, &optim, &st, &paths)?;
         if !quiet {
-            eprintln!(
-                "epoch {epoch}: train loss {:.4}, valid {} {:.4}{} ({:.0} s)",
-                running["loss"],
-                family.criterion(),
-                crit,
-                if improved { " *" } else { "" },
-                elapsed
-            );
+            let shown = match family.criterion() {
+                Some(key) => format!(", valid {key} {crit:.4}{}", if improved { " *" } else { "" }),
+                None => String::new(),
+            };
+            eprintln!("epoch {epoch} (step {}): train loss {:.4}{shown} ({elapsed:.0} s)", st.step, running["loss"]);
         }
         family.visualize(&eval_model, &run.dir, epoch, device)?;
         if s.max_patience.is_some_and(|p| st.bad_epochs >= p) {
-            eprintln!("early stop: no better validation {} in {} epochs", family.criterion(), st.bad_epochs);
-            break;
-        }
-        if s.max_steps.is_some_and(|m| st.step >= m) {
+            eprintln!("early stop: no better validation score in {} epochs", st.bad_epochs);
             break;
         }
     }
@@ -250,9 +296,9 @@ pub fn step<F: Family>(
     batch: &F::Batch,
     step: u64,
     device: &Device,
-) -> (F::Model, Vec<(&'static str, Tensor<1>)>) {
+) -> (F::Model, Logged) {
     let losses = family.loss(&model, batch, step, device);
-    let mut logged = vec![("loss", losses.total.clone().detach())];
+    let mut logged = vec![("loss".to_string(), losses.total.clone().detach())];
     logged.extend(losses.logged.into_iter().map(|(k, v)| (k, v.detach())));
     let mut grads = GradientsParams::from_grads(losses.total.backward(), &model);
     if let Some(c) = s.clip_global_norm {
@@ -261,16 +307,16 @@ pub fn step<F: Family>(
     (optim.step(s.schedule.lr(s.params.learning_rate, step), model, grads), logged)
 }
 
-fn accumulate(sums: &mut Vec<(&'static str, Tensor<1>)>, key: &'static str, v: Tensor<1>) {
-    match sums.iter_mut().find(|(k, _)| *k == key) {
+fn accumulate(sums: &mut Logged, key: &str, v: Tensor<1>) {
+    match sums.iter_mut().find(|(k, _)| k == key) {
         Some((_, acc)) => *acc = acc.clone() + v,
-        None => sums.push((key, v)),
+        None => sums.push((key.to_string(), v)),
     }
 }
 
 /// Means of the accumulated losses: the one host read of a log point.
-fn means(sums: &[(&'static str, Tensor<1>)], n: usize) -> Scores {
-    sums.iter().map(|(k, v)| (k.to_string(), scalar(v.clone()) / n as f64)).collect()
+fn means(sums: &[(String, Tensor<1>)], n: usize) -> Scores {
+    sums.iter().map(|(k, v)| (k.clone(), scalar(v.clone()) / n as f64)).collect()
 }
 
 fn nan_error(step: u64, run: &RunDir) -> Error {

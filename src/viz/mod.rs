@@ -205,13 +205,18 @@ impl Canvas {
         }
     }
 
-    /// PNG, written atomically.
-    pub fn save_png(&self, path: &Path) -> Result<()> {
+    /// The picture encoded as PNG.
+    pub fn png(&self) -> Result<Vec<u8>> {
         let mut bytes: Vec<u8> = Vec::new();
         PngEncoder::new(&mut bytes)
             .write_image(self.img.as_raw(), self.width(), self.height(), ExtendedColorType::Rgb8)
-            .map_err(|e| Error::internal(format!("encoding PNG {}: {e}", path.display())))?;
-        write_atomic(path, &bytes)
+            .map_err(|e| Error::internal(format!("encoding PNG: {e}")))?;
+        Ok(bytes)
+    }
+
+    /// PNG, written atomically.
+    pub fn save_png(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.png()?)
     }
 }
 

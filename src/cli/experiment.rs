@@ -1,0 +1,138 @@
+//! What the commands need of a model family beyond training: its data, its checkpoints, its
+//! pictures and its evaluation. `train`, `evaluate`, `viz` and `bench` are written once over this.
+use crate::config::Resolved;
+use crate::emorl::Emorl;
+use crate::error::{Error, Result};
+use crate::nem::Nem;
+use crate::train::{Family, checkpoint::Checkpoint};
+use burn::tensor::Device;
+use serde_json::{Map, Value, json};
+use std::path::Path;
+
+pub trait Experiment: Family {
+    /// Make sure the data files exist (generating them when allowed), before anything is written.
+    fn prepare(&self) -> Result<()>;
+    /// The network of checkpoint `ckpt`, with the family's state restored.
+    fn load_net(&self, ckpt: &Path, device: &Device) -> Result<Self::Model>;
+    /// The run's pictures under `dir/viz`.
+    fn draw(&self, model: &Self::Model, dir: &Path, device: &Device) -> Result<()>;
+    /// Evaluate `model`: the report's name (`eval/<name>.json`) and its fields.
+    fn evaluate(&self, model: &Self::Model, out: &Path, device: &Device) -> Result<(String, Map<String, Value>)>;
+    /// The checkpoint `evaluate` reads, from the config.
+    fn net_path(&self) -> Option<String>;
+    /// Where `evaluate` writes when `--out` is not given (None: the checkpoint's run directory).
+    fn eval_dir(&self) -> Option<String> {
+        None
+    }
+    /// What `bench` reports about the configuration.
+    fn describe(&self) -> Value;
+}
+
+/// The model family of a resolved configuration.
+pub enum Model {
+    Nem(Nem),
+    Emorl(Emorl),
+}
+
+pub fn family(r: &Resolved) -> Result<Model> {
+    match r.family.as_str() {
+        "nem" => Ok(Model::Nem(Nem::new(r)?)),
+        "emorl" => Ok(Model::Emorl(Emorl::new(r)?)),
+        other => Err(Error::usage(format!("model family `{other}` is not available in this version"))),
+    }
+}
+
+/// Scores as a JSON object.
+fn object(scores: impl IntoIterator<Item = (String, f64)>) -> Map<String, Value> {
+    scores.into_iter().map(|(k, v)| (k, json!(v))).collect()
+}
+
+impl Experiment for Nem {
+    fn prepare(&self) -> Result<()> {
+        self.data_file().map(drop)
+    }
+
+    fn load_net(&self, ckpt: &Path, device: &Device) -> Result<Self::Model> {
+        Checkpoint::load(ckpt)?.apply_model(self.build_model(device)?)
+    }
+
+    fn draw(&self, model: &Self::Model, dir: &Path, device: &Device) -> Result<()> {
+        crate::nem::viz::draw_all(self, model, dir, device)
+    }
+
+    fn evaluate(&self, model: &Self::Model, _out: &Path, device: &Device) -> Result<(String, Map<String, Value>)> {
+        let split = match self.cfg.run_config.usage.as_str() {
+            "train" => "training".to_string(),
+            other => other.to_string(),
+        };
+        let mut m = Map::from_iter([("split".to_string(), json!(split))]);
+        m.extend(object(Nem::evaluate(self, model, &split, device)?));
+        Ok((split, m))
+    }
+
+    fn net_path(&self) -> Option<String> {
+        self.cfg.net_path.clone()
+    }
+
+    fn describe(&self) -> Value {
+        json!({
+            "batch_size": self.cfg.training.batch_size,
+            "k": self.cfg.nem.k,
+            "nr_steps": self.cfg.nem.nr_steps,
+        })
+    }
+}
+
+impl Experiment for Emorl {
+    fn prepare(&self) -> Result<()> {
+        let d = &self.cfg.dataset;
+        crate::data::ensure_emorl_file(&d.data_path, &d.h5_path, d.generate, d.seed, [d.sizes.train, d.sizes.test]).map(drop)
+    }
+
+    fn load_net(&self, ckpt: &Path, device: &Device) -> Result<Self::Model> {
+        let ck = Checkpoint::load(ckpt)?;
+        // GECO's multiplier sets the direction of the refinement gradient at test time too.
+        self.load_state(&ck.state["family"], &device.clone().autodiff())?;
+        ck.apply_model(self.build_model(device))
+    }
+
+    fn draw(&self, model: &Self::Model, dir: &Path, device: &Device) -> Result<()> {
+        crate::emorl::viz::draw_samples(self, model, dir, device)
+    }
+
+    fn evaluate(&self, model: &Self::Model, out: &Path, device: &Device) -> Result<(String, Map<String, Value>)> {
+        let t = &self.cfg.test;
+        match t.eval_type.as_str() {
+            "sample_viz" => {
+                let dir = out.join("eval").join("sample_viz");
+                let paths = crate::emorl::viz::write_samples(self, model, t.num_images, &dir, device)?;
+                Ok(("sample_viz".into(), Map::from_iter([("split".into(), json!("test")), ("pictures".into(), json!(paths))])))
+            }
+            _ => {
+                let split = self.test_split(t.num_images)?;
+                let mut m = Map::from_iter([("split".to_string(), json!("test"))]);
+                m.extend(object(self.score(model, &split, t.batch_size, device)?.summary()));
+                Ok(("test".into(), m))
+            }
+        }
+    }
+
+    fn net_path(&self) -> Option<String> {
+        let c = &self.cfg.test.checkpoint;
+        self.cfg.net_path.clone().or_else(|| (!c.is_empty()).then(|| c.clone()))
+    }
+
+    fn eval_dir(&self) -> Option<String> {
+        let d = &self.cfg.test.out_dir;
+        (!d.is_empty()).then(|| d.clone())
+    }
+
+    fn describe(&self) -> Value {
+        json!({
+            "batch_size": self.cfg.training.batch_size,
+            "K": self.cfg.net.K,
+            "refinement_iters": self.refinement_at(0),
+            "image": self.cfg.net.input_size,
+        })
+    }
+}

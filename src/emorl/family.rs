@@ -1,0 +1,307 @@
+//! EMORL on the training loop (reference §4): batches of the `train` split reshuffled each epoch,
+//! the refinement curriculum, GECO updated after each optimiser step and kept in checkpoints,
+//! Adam with warm-up and halving, global-norm clipping, `training.iters` + 1 updates.
+use super::config::EmorlConfig;
+use super::geco::Geco;
+use super::inference::{GecoTerm, InferCfg, Inference};
+use super::metrics::{fg_ari, labels_from_masks, mean_std, mse};
+use super::model::{EmorlNet, NetShape};
+use crate::config::Resolved;
+use crate::data::emorl::{EmorlBatch, EmorlSplit, gather, read_emorl};
+use crate::data::loader::Prefetch;
+use crate::error::{Error, Result};
+use crate::train::{Family, LoopSettings, Losses, RunLog, Schedule, Scores, optim::OptimParams};
+use crate::util::rng;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub struct Emorl {
+    pub cfg: EmorlConfig,
+    pub shape: NetShape,
+    geco: Mutex<Option<Geco>>,
+    train: OnceLock<Arc<EmorlSplit>>,
+    valid: OnceLock<Arc<EmorlSplit>>,
+}
+
+/// The scores of a set of test images: FG-ARI, MSE and KL per image.
+pub struct ImageScores {
+    pub ari: Vec<f64>,
+    pub mse: Vec<f64>,
+    pub kl: Vec<f64>,
+}
+
+impl ImageScores {
+    /// Mean and std of each metric, under the original's names.
+    pub fn summary(&self) -> Scores {
+        let mut s = Scores::new();
+        for (name, xs) in [("ARI", &self.ari), ("MSE", &self.mse), ("KL", &self.kl)] {
+            let (m, sd) = mean_std(xs);
+            s.insert(name.into(), m);
+            s.insert(format!("{name}_std"), sd);
+        }
+        s.insert("images".into(), self.mse.len() as f64);
+        s
+    }
+}
+
+impl Emorl {
+    pub fn new(resolved: &Resolved) -> Result<Emorl> {
+        let cfg: EmorlConfig = resolved.typed()?;
+        let shape = cfg.shape().map_err(Error::usage)?;
+        let t = &cfg.training;
+        if t.batch_size == 0 || cfg.test.batch_size == 0 {
+            return Err(Error::usage("training.batch_size and test.batch_size must be at least 1"));
+        }
+        if t.refinement_curriculum.is_empty() {
+            return Err(Error::usage("training.refinement_curriculum needs at least one [step, I] pair"));
+        }
+        if !["Gaussian", "GMM"].contains(&cfg.net.image_likelihood.as_str()) {
+            return Err(Error::usage(format!("unknown Net.image_likelihood `{}` (Gaussian, GMM)", cfg.net.image_likelihood)));
+        }
+        if !["ARI_MSE_KL", "sample_viz"].contains(&cfg.test.eval_type.as_str()) {
+            return Err(Error::usage(format!("unknown test.eval_type `{}` (ARI_MSE_KL, sample_viz)", cfg.test.eval_type)));
+        }
+        Ok(Emorl { cfg, shape, geco: Mutex::new(None), train: OnceLock::new(), valid: OnceLock::new() })
+    }
+
+    /// I at optimiser step `step`: the last curriculum entry whose step it has reached.
+    pub fn refinement_at(&self, step: u64) -> usize {
+        let c = &self.cfg.training.refinement_curriculum;
+        c.iter().rev().find(|(from, _)| step as i64 >= *from).unwrap_or(&c[0]).1
+    }
+
+    pub fn infer_cfg(&self, refinement: usize) -> InferCfg {
+        let n = &self.cfg.net;
+        InferCfg {
+            k: n.K,
+            layers: n.stochastic_layers,
+            refinement,
+            sigma: n.log_scale.exp(),
+            gmm: n.image_likelihood == "GMM",
+            kl_beta: self.cfg.training.kl_beta_init,
+            image: self.shape.image,
+        }
+    }
+
+    pub fn build_model(&self, device: &Device) -> EmorlNet {
+        EmorlNet::new(&self.shape, device)
+    }
+
+    /// A fresh controller with the config's settings, on `device`.
+    fn new_geco(&self, device: &Device) -> Geco {
+        let t = &self.cfg.training;
+        let [c, h, w] = self.cfg.net.input_size;
+        let mut g = Geco::new(t.geco_reconstruction_target, c * h * w, device);
+        g.step_size = t.geco_beta_stepsize;
+        g.alpha = t.geco_ema_alpha;
+        g.acceleration = t.geco_step_size_acceleration;
+        g.warm_start = self.cfg.net.geco_warm_start;
+        g
+    }
+
+    /// GECO's form of the loss at `step` (None: the plain ELBO). Evaluation passes a step past the
+    /// warm start, as the original's `global_step=1001`.
+    fn geco_term(&self, step: u64) -> Option<GecoTerm> {
+        let guard = self.geco.lock().unwrap();
+        let g = guard.as_ref().filter(|g| self.cfg.training.use_geco && g.active(step))?;
+        Some(GecoTerm { weight: g.weight(), target: g.target, c_ema: g.c_ema.clone() })
+    }
+
+    /// Set up GECO on `device` with a checkpoint's family state (Null: fresh).
+    pub fn load_state(&self, state: &Value, device: &Device) -> Result<()> {
+        let mut g = self.new_geco(device);
+        if let (Some(c), Some(b)) = (state["geco_C_ema"].as_f64(), state["geco_beta"].as_f64()) {
+            g.restore((c, b));
+        } else if !state.is_null() {
+            return Err(Error::usage("checkpoint family state: expected geco_C_ema and geco_beta"));
+        }
+        *self.geco.lock().unwrap() = Some(g);
+        Ok(())
+    }
+
+    fn file(&self, test: bool) -> Result<(PathBuf, &'static str)> {
+        let d = &self.cfg.dataset;
+        let is_test = d.mode == "test";
+        // A train config names the train file; its test images are in `<stem>_test.h5`.
+        let name = if test && !is_test { format!("{}_test.h5", d.h5_path.trim_end_matches(".h5")) } else { d.h5_path.clone() };
+        let path = crate::data::ensure_emorl_file(&d.data_path, &name, d.generate, d.seed, [d.sizes.train, d.sizes.test])?;
+        Ok((path, if test || is_test { "test" } else { "train" }))
+    }
+
+    fn load(&self, test: bool, limit: Option<usize>) -> Result<EmorlSplit> {
+        let (path, split) = self.file(test)?;
+        let s = read_emorl(&path, split, limit, test || self.cfg.dataset.masks)?;
+        let [_, h, w] = self.cfg.net.input_size;
+        if (s.h, s.w) != (h, w) {
+            return Err(Error::usage(format!("{}: images are {}×{}, Net.input_size asks for {h}×{w}", path.display(), s.h, s.w)));
+        }
+        Ok(s)
+    }
+
+    fn train_split(&self) -> Result<Arc<EmorlSplit>> {
+        if let Some(s) = self.train.get() {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(self.load(false, None)?);
+        Ok(self.train.get_or_init(|| s).clone())
+    }
+
+    /// The first `n` test images.
+    pub fn test_split(&self, n: usize) -> Result<EmorlSplit> {
+        self.load(true, Some(n))
+    }
+
+    /// Both stages on a batch, with I = `refinement` and GECO's form at `step`.
+    pub fn infer(&self, model: &EmorlNet, batch: &EmorlBatch, refinement: usize, step: u64, device: &Device) -> Inference {
+        let x = Tensor::<4>::from_data(TensorData::new(batch.imgs.clone(), batch.shape), device);
+        model.infer(x, &self.infer_cfg(refinement), self.geco_term(step).as_ref())
+    }
+
+    /// FG-ARI, MSE and KL of each of `split`'s images at test-time I (`Net.refinement_iters`),
+    /// in batches of `batch_size`. `model` may be on a plain device: the refinement gradient needs
+    /// an autodiff one, so the model is moved there.
+    pub fn score(&self, model: &EmorlNet, split: &EmorlSplit, batch_size: usize, device: &Device) -> Result<ImageScores> {
+        let ad = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
+        let model = model.valid().to_device(&ad);
+        let mut out = ImageScores { ari: Vec::new(), mse: Vec::new(), kl: Vec::new() };
+        let p = split.h * split.w;
+        let mut start = 0;
+        while start < split.n {
+            let n = batch_size.min(split.n - start);
+            let batch = gather(split, &(start..start + n).collect::<Vec<_>>());
+            let inf = self.infer(&model, &batch, self.cfg.net.refinement_iters, u64::MAX, &ad);
+            let last = inf.steps.last().expect("step 0");
+            let x01 = (Tensor::<4>::from_data(TensorData::new(batch.imgs.clone(), batch.shape), &ad) + 1.0) / 2.0;
+            let host = |t: Tensor<1>| -> Vec<f64> { t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap() };
+            out.mse.extend(host(mse(x01, last.rgb.clone(), last.log_masks.clone())));
+            out.kl.extend(host(last.kl.clone()));
+            let k = self.cfg.net.K;
+            let pred: Vec<i64> = last.log_masks.clone().argmax(1).reshape([n * p]).into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+            for i in 0..n {
+                let truth = labels_from_masks(&batch.masks[i * batch.e * p..][..batch.e * p], batch.e);
+                let pred: Vec<u32> = pred[i * p..][..p].iter().map(|&s| s.clamp(0, k as i64 - 1) as u32).collect();
+                out.ari.extend(fg_ari(&truth, &pred));
+            }
+            start += n;
+        }
+        Ok(out)
+    }
+}
+
+impl Family for Emorl {
+    type Model = EmorlNet;
+    type Batch = EmorlBatch;
+
+    fn settings(&self) -> LoopSettings {
+        let t = &self.cfg.training;
+        LoopSettings {
+            optimizer: "adam".into(),
+            // PyTorch's Adam defaults.
+            params: OptimParams { learning_rate: t.lr, beta1: 0.9, beta2: 0.999, epsilon: Some(1e-8), momentum: None, decay: 0.9 },
+            clip_gradients: None,
+            clip_global_norm: t.clip_grad_norm.then_some(5.0),
+            max_epoch: usize::MAX,
+            // `while step <= iters`: iters + 1 updates.
+            max_steps: Some(t.iters + 1),
+            schedule: if t.use_scheduler { Schedule::WarmupHalving { warmup: t.warmup, half_life: 100_000 } } else { Schedule::Constant },
+            max_patience: None,
+            log_steps: t.tensorboard_freq as usize,
+            checkpoint_steps: (t.checkpoint_freq > 0).then_some(t.checkpoint_freq),
+            seed: self.cfg.seed,
+            net_path: (t.load_from_checkpoint && !t.checkpoint.is_empty()).then(|| t.checkpoint.clone()),
+        }
+    }
+
+    fn init_model(&self, device: &Device) -> Result<EmorlNet> {
+        self.load_state(&Value::Null, device)?;
+        Ok(self.build_model(device))
+    }
+
+    fn train_batches(&self, epoch: usize) -> Result<Box<dyn ExactSizeIterator<Item = EmorlBatch>>> {
+        let data = self.train_split()?;
+        let b = self.cfg.training.batch_size;
+        if data.n < b {
+            return Err(Error::usage(format!("the training split has {} images, fewer than training.batch_size={b}", data.n)));
+        }
+        // A fresh permutation each epoch, the last partial batch dropped (DistributedSampler).
+        let mut order: Vec<usize> = (0..data.n).collect();
+        order.shuffle(&mut rng(self.cfg.seed, &[epoch as u64]));
+        let batches: Vec<Vec<usize>> = order.chunks_exact(b).map(<[usize]>::to_vec).collect();
+        Ok(Box::new(Prefetch::new(batches.into_iter().map(move |idx| gather(&data, &idx)), 4)))
+    }
+
+    fn loss(&self, model: &EmorlNet, batch: &EmorlBatch, step: u64, device: &Device) -> Losses {
+        let inf = self.infer(model, batch, self.refinement_at(step), step, device);
+        let last = inf.steps.last().expect("step 0");
+        let mut logged = vec![("nll".to_string(), last.nll.clone().mean()), ("kl".to_string(), last.kl.clone().mean())];
+        for (i, d) in inf.deltas.into_iter().enumerate() {
+            logged.push((format!("norm_delta_lambda_{}", i + 1), d));
+        }
+        Losses { total: inf.total, logged }
+    }
+
+    fn after_step(&self, step: u64, logged: &[(String, Tensor<1>)]) {
+        if !self.cfg.training.use_geco {
+            return;
+        }
+        let nll = logged.iter().find(|(k, _)| k == "nll").map(|(_, v)| v.clone()).expect("nll is logged");
+        if let Some(g) = self.geco.lock().unwrap().as_mut() {
+            g.update(step, nll);
+        }
+    }
+
+    fn epoch_scores(&self, model: &EmorlNet, split: &str, device: &Device) -> Result<Scores> {
+        let n = self.cfg.training.validation_images;
+        if split == "train" || n == 0 {
+            return Ok(Scores::new());
+        }
+        if self.valid.get().is_none() {
+            let s = Arc::new(self.test_split(n)?);
+            let _ = self.valid.set(s);
+        }
+        let images = self.valid.get().expect("set above");
+        Ok(self.score(model, images, self.cfg.training.batch_size, device)?.summary())
+    }
+
+    fn criterion(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn state(&self) -> Value {
+        match self.geco.lock().unwrap().as_ref() {
+            Some(g) => {
+                let (c, b) = g.state();
+                json!({ "geco_C_ema": c, "geco_beta": b })
+            }
+            None => Value::Null,
+        }
+    }
+
+    fn restore(&self, state: &Value) -> Result<()> {
+        let device = self.geco.lock().unwrap().as_ref().map(|g| g.beta.device()).ok_or_else(|| Error::internal("GECO restored before init_model"))?;
+        self.load_state(state, &device)
+    }
+
+    fn log_scalars(&self) -> Scores {
+        let mut s = Scores::new();
+        s.insert("KL_beta".into(), self.cfg.training.kl_beta_init);
+        if self.cfg.training.use_geco {
+            let (c, b) = self.geco.lock().unwrap().as_ref().map(Geco::state).unwrap_or_default();
+            s.insert("geco_C_ema".into(), c);
+            s.insert("geco_beta".into(), b);
+        }
+        s
+    }
+
+    fn log_images(&self, model: &EmorlNet, batch: &EmorlBatch, step: u64, log: &mut RunLog, device: &Device) -> Result<()> {
+        super::viz::log_images(self, model, batch, step, log, device)
+    }
+
+    fn visualize(&self, model: &EmorlNet, dir: &std::path::Path, _epoch: usize, device: &Device) -> Result<()> {
+        super::viz::draw_samples(self, model, dir, device)
+    }
+}
