@@ -7,6 +7,7 @@
 use super::loss::{gaussian_nll, gmm_nll, kl, kl_standard, per_image};
 use super::model::{EmorlNet, Posterior};
 use crate::nn::{TORCH_LN_EPS, normalize};
+use burn::module::Module;
 use burn::tensor::activation::elu;
 use burn::tensor::Tensor;
 
@@ -150,8 +151,11 @@ impl EmorlNet {
         let rows = q.mu.dims()[0];
         let mut h = Tensor::<2>::zeros([rows, d], &q.mu.device());
         let mut deltas = Vec::new();
+        // The gradient input is a constant: scoring it with frozen weights spares the backward
+        // pass their gradients, which would be thrown away.
+        let frozen = if cfg.refinement > 0 { Some(self.clone().no_grad()) } else { None };
         for _ in 0..cfg.refinement {
-            let g = self.loss_gradient(&q, &eps, prior.as_ref(), below.as_ref().map(|(p, e)| (p, e)), &x01, cfg, geco);
+            let g = frozen.as_ref().expect("refinement > 0").loss_gradient(&q, &eps, prior.as_ref(), below.as_ref().map(|(p, e)| (p, e)), &x01, cfg, geco);
             let (g_mu, g_s) = (g.clone().slice([0..rows, 0..d]), g.slice([0..rows, d..2 * d]));
             let e = Tensor::cat(vec![q.mu.clone(), q.s.clone(), normalize(g_mu, TORCH_LN_EPS), normalize(g_s, TORCH_LN_EPS)], 1);
             let r = &self.refinement;

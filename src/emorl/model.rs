@@ -261,12 +261,13 @@ impl Decoder {
         };
         let (gh, gw) = (h + pad, w + pad);
         let pos = self.pos.forward(position_grid(gh, gw, &z.device())).swap_dims(0, 1).reshape([1, d, gh, gw]);
-        let map = z.reshape([nk, d, 1, 1]).expand([nk, d, gh, gw]) + pos;
         let act = |x: Tensor<4>| match self.kind {
             DecoderKind::Small => relu(x),
             DecoderKind::Iodine => burn::tensor::activation::elu(x, 1.0),
         };
-        let out = self.out.forward(self.convs.iter().fold(map, |x, c| act(c.forward(x))));
+        // The first conv sees z broadcast over the grid plus the shared position map.
+        let first = act(self.convs[0].forward_broadcast(z, pos));
+        let out = self.out.forward(self.convs[1..].iter().fold(first, |x, c| act(c.forward(x))));
         let out = out.reshape([nk / k, k, 4, h, w]);
         let rgb = sigmoid(out.clone().slice([0..nk / k, 0..k, 0..3]));
         let logits = out.slice([0..nk / k, 0..k, 3..4]);

@@ -43,16 +43,35 @@ impl Conv2d {
         }
     }
 
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, h, w] = x.dims();
+    fn options(&self, h: usize, w: usize) -> ConvOptions<2> {
         let k = self.weight.dims()[2];
         let s = self.stride;
         let padding = match self.padding {
             Some(p) => [(p, p), (p, p)],
             None => [same_padding(h, k, s), same_padding(w, k, s)],
         };
-        let options = ConvOptions { stride: [s, s], padding, dilation: [1, 1], groups: 1 };
-        conv2d(x, self.weight.val(), Some(self.bias.val()), options)
+        ConvOptions { stride: [s, s], padding, dilation: [1, 1], groups: 1 }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        conv2d(x, self.weight.val(), Some(self.bias.val()), self.options(h, w))
+    }
+
+    /// The conv of z [N, C], constant over space, plus a shared map [1, C, H, W], without
+    /// convolving N maps (a spatial-broadcast decoder's first layer). The conv is linear, and a
+    /// constant channel c contributes z_c·R_c, with R_c the (bias-free) conv of a map of ones in
+    /// channel c alone: at each output pixel, the sum of the taps that land inside the input.
+    pub fn forward_broadcast(&self, z: Tensor<2>, map: Tensor<4>) -> Tensor<4> {
+        let [o, c, k, _] = self.weight.dims();
+        let [_, _, h, w] = map.dims();
+        let n = z.dims()[0];
+        let shared = conv2d(map, self.weight.val(), Some(self.bias.val()), self.options(h, w));
+        let [_, _, ho, wo] = shared.dims();
+        let ones = Tensor::<4>::ones([1, 1, h, w], &z.device());
+        let r = conv2d(ones, self.weight.val().reshape([o * c, 1, k, k]), None, self.options(h, w));
+        let r = r.reshape([o, c, ho * wo]).swap_dims(0, 1).reshape([c, o * ho * wo]);
+        z.matmul(r).reshape([n, o, ho, wo]) + shared
     }
 }
 
@@ -65,6 +84,22 @@ pub fn upsample(x: Tensor<4>, s: usize) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broadcast_input_matches_the_plain_conv() {
+        use burn::tensor::Distribution;
+        let dev = Device::flex();
+        for (k, pad) in [(5, Some(1)), (3, Some(0)), (4, None)] {
+            let conv = Conv2d::with(3, 5, k, 1, pad, Initializer::XavierUniform { gain: 1.0 }, &dev);
+            let z = Tensor::<2>::random([4, 3], Distribution::Normal(0.0, 1.0), &dev);
+            let map = Tensor::<4>::random([1, 3, 9, 8], Distribution::Normal(0.0, 1.0), &dev);
+            let plain = conv.forward(z.clone().reshape([4, 3, 1, 1]).expand([4, 3, 9, 8]) + map.clone());
+            let fast = conv.forward_broadcast(z, map);
+            assert_eq!(plain.dims(), fast.dims());
+            let err: f32 = (plain - fast).abs().max().into_scalar();
+            assert!(err < 1e-5, "k={k} pad={pad:?}: {err}");
+        }
+    }
 
     #[test]
     fn same_padding_matches_tensorflow() {

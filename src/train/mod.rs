@@ -34,8 +34,8 @@ pub struct LoopSettings {
     /// Log the training losses (means since the last log point) every this many steps (0: per
     /// epoch only).
     pub log_steps: usize,
-    /// Also save `checkpoints/last` and `checkpoints/step-<N>` every this many steps, mid-epoch
-    /// (EMORL's `checkpoint_freq`).
+    /// Also score the validation subset and save `checkpoints/last` and `checkpoints/step-<N>`
+    /// every this many steps, mid-epoch (EMORL's `checkpoint_freq`).
     pub checkpoint_steps: Option<u64>,
     pub seed: u64,
     /// Checkpoint file to warm-start from.
@@ -222,6 +222,8 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
             }
             if s.checkpoint_steps.is_some_and(|c| st.step % c == 0) {
                 st.elapsed_s = t0.elapsed().as_secs_f64();
+                let valid = family.epoch_scores(&model.valid(), "validation", device)?;
+                log.record(st.step, epoch, "validation", &valid, st.elapsed_s)?;
                 let numbered = run.dir.join("checkpoints").join(format!("step-{}", st.step));
                 save(&model, &optim, &st, &[run.last(), numbered])?;
             }
