@@ -100,7 +100,7 @@ fn malformed_files_are_usage_errors_naming_file_and_dataset() {
     usage(&dir.join("text.h5"), "train", "text.h5");
 
     let good = dir.join("good.h5");
-    let s = EmorlSplit { n: 1, h: 2, w: 2, e: 2, imgs: vec![7; 12], masks: vec![255, 255, 0, 0, 0, 0, 255, 255] };
+    let s = EmorlSplit { n: 1, h: 2, w: 2, e: 2, imgs: vec![7; 12], masks: vec![255, 255, 0, 0, 0, 0, 255, 255], mask_hw: [2, 2] };
     write_emorl(&good, &[("train", &s)]).unwrap();
     usage(&good, "test", "test/imgs");
 

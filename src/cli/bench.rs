@@ -45,6 +45,6 @@ pub fn bench<E: Experiment>(c: &Common, r: &Resolved, exp: &E) -> Result<()> {
     if let (Some(o), serde_json::Value::Object(d)) = (out.as_object_mut(), exp.describe()) {
         o.extend(d);
     }
-    println!("{out}");
+    say!("{out}");
     Ok(())
 }

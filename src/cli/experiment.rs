@@ -105,11 +105,11 @@ impl Experiment for Emorl {
         match t.eval_type.as_str() {
             "sample_viz" => {
                 let dir = out.join("eval").join("sample_viz");
-                let paths = crate::emorl::viz::write_samples(self, model, t.num_images, &dir, device)?;
+                let paths = crate::emorl::viz::write_samples(self, model, t.num_images_to_process, &dir, device)?;
                 Ok(("sample_viz".into(), Map::from_iter([("split".into(), json!("test")), ("pictures".into(), json!(paths))])))
             }
             _ => {
-                let split = self.test_split(t.num_images)?;
+                let split = self.test_split(t.num_images_to_process)?;
                 let mut m = Map::from_iter([("split".to_string(), json!("test"))]);
                 m.extend(object(self.score(model, &split, t.batch_size, device)?.summary()));
                 Ok(("test".into(), m))
@@ -118,8 +118,9 @@ impl Experiment for Emorl {
     }
 
     fn net_path(&self) -> Option<String> {
-        let c = &self.cfg.test.checkpoint;
-        self.cfg.net_path.clone().or_else(|| (!c.is_empty()).then(|| c.clone()))
+        let t = &self.cfg.test;
+        let in_dir = || Path::new(&t.checkpoint_dir).join(&t.checkpoint).display().to_string();
+        self.cfg.net_path.clone().or_else(|| (!t.checkpoint.is_empty()).then(in_dir))
     }
 
     fn eval_dir(&self) -> Option<String> {

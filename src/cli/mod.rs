@@ -1,4 +1,13 @@
 //! The `gestalt` command line: sacred-style `with` words, one subcommand per use.
+
+/// A line on stdout; a reader that has gone away (`| head`, a closed pipe) is no error.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod bench;
 mod experiment;
 
@@ -96,7 +105,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::PrintConfig(c) => {
             let r = c.resolve()?;
             family(&r)?; // type-check every value before printing
-            println!("{}", serde_json::to_string_pretty(&r.value).unwrap());
+            say!("{}", serde_json::to_string_pretty(&r.value).unwrap());
             Ok(())
         }
         Command::Info(c) => info(&c),
@@ -109,7 +118,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     crate::data::ensure_emorl_file(&d.data_path, &d.h5_path, d.generate, d.seed, [d.sizes.train, d.sizes.test])?
                 }
             };
-            println!("{}", json!({ "dataset": path }));
+            say!("{}", json!({ "dataset": path }));
             Ok(())
         }
         Command::Train(c) => match family(&c.resolve()?)? {
@@ -144,7 +153,7 @@ fn viz_cmd(v: &VizArgs) -> Result<()> {
         Model::Nem(m) => m.draw(&m.load_net(&best, &device)?, &v.dir, &device)?,
         Model::Emorl(m) => m.draw(&m.load_net(&best, &device)?, &v.dir, &device)?,
     }
-    println!("{}", json!({ "viz": v.dir.join("viz") }));
+    say!("{}", json!({ "viz": v.dir.join("viz") }));
     Ok(())
 }
 
@@ -154,14 +163,14 @@ fn info(c: &Common) -> Result<()> {
     match family(&r)? {
         Model::Nem(nem) => {
             let model = nem.build_model(&device)?;
-            println!("{model}");
-            println!("{}", json!({ "family": "nem", "trainable_parameters": model.num_params() }));
+            say!("{model}");
+            say!("{}", json!({ "family": "nem", "trainable_parameters": model.num_params() }));
         }
         Model::Emorl(e) => {
             let model = e.build_model(&device);
-            println!("{model}");
+            say!("{model}");
             // The original also counts GECO's two scalars (C_ema, ζ) as parameters without gradient.
-            println!("{}", json!({ "family": "emorl", "trainable_parameters": model.num_params(), "geco_scalars": 2 }));
+            say!("{}", json!({ "family": "emorl", "trainable_parameters": model.num_params(), "geco_scalars": 2 }));
         }
     }
     Ok(())
@@ -250,9 +259,7 @@ fn report<E: Experiment>(exp: &E, model: &E::Model, ckpt: &Path, out: &Path, dev
     obj.insert("checkpoint".into(), json!(ckpt));
     let v = Value::Object(obj);
     config::write_json(&out.join("eval").join(format!("{name}.json")), &v)?;
-    // A reader that has gone away (a closed pipe) must not turn a finished run into a panic: the
-    // scores are already in eval/<name>.json.
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string(&v).unwrap());
+    // The scores are already in eval/<name>.json when stdout is read.
+    say!("{}", serde_json::to_string(&v).unwrap());
     Ok(())
 }

@@ -14,8 +14,11 @@ pub struct EmorlSplit {
     pub e: usize,
     /// (N, H, W, 3), 0–255.
     pub imgs: Vec<u8>,
-    /// (N, E, H, W, 1), 0 or 255; empty when read without masks.
+    /// (N, E, MH, MW, 1), 0 or 255; empty when read without masks.
     pub masks: Vec<u8>,
+    /// [MH, MW]: [H, W] in every file; CLEVR's preprocessing crops the masks but resizes only
+    /// the images.
+    pub mask_hw: [usize; 2],
 }
 
 /// Bytes per chunk we aim for when writing: small enough that a windowed read of the first few
@@ -81,6 +84,7 @@ pub fn read_emorl(path: &Path, split: &str, limit: Option<usize>, masks: bool) -
         e,
         imgs: read_u8(&imgs, path, &ikey, n, n * h * w * 3)?,
         masks: if with_masks { read_u8(&masks, path, &mkey, n, n * e * h * w)? } else { Vec::new() },
+        mask_hw: [h, w],
     })
 }
 
@@ -90,7 +94,7 @@ pub fn write_emorl(path: &Path, splits: &[(&str, &EmorlSplit)]) -> Result<()> {
     let mut b = FileBuilder::new();
     for (name, s) in splits {
         let (n, h, w, e) = (s.n as u64, s.h as u64, s.w as u64, s.e as u64);
-        if s.imgs.len() as u64 != n * h * w * 3 || s.masks.len() as u64 != n * e * h * w {
+        if s.imgs.len() as u64 != n * h * w * 3 || s.masks.len() as u64 != n * e * h * w || s.mask_hw != [s.h, s.w] {
             return Err(Error::internal(format!("EMORL split `{name}`: data lengths do not match its shape")));
         }
         let block = |per_sample: u64| (CHUNK_BYTES as u64 / per_sample.max(1)).clamp(1, n.max(1));
@@ -117,9 +121,11 @@ pub struct EmorlBatch {
     /// (B, 3, H, W).
     pub shape: [usize; 4],
     pub imgs: Vec<f32>,
-    /// (B, E, H·W), 0 or 255; empty when the split was read without masks.
+    /// (B, E, MH·MW), 0 or 255; empty when the split was read without masks.
     pub masks: Vec<u8>,
     pub e: usize,
+    /// [MH, MW] (see EmorlSplit::mask_hw).
+    pub mask_hw: [usize; 2],
 }
 
 /// The images `indices` of a split, channels first (masks only if the split holds them).
@@ -134,14 +140,14 @@ pub fn gather(split: &EmorlSplit, indices: &[usize]) -> EmorlBatch {
             }
         }
     }
-    let per = split.e * p;
+    let per = split.e * split.mask_hw[0] * split.mask_hw[1];
     let masks = if split.masks.is_empty() { Vec::new() } else { indices.iter().flat_map(|&i| &split.masks[i * per..][..per]).copied().collect() };
-    EmorlBatch { shape: [n, 3, split.h, split.w], imgs, masks, e: split.e }
+    EmorlBatch { shape: [n, 3, split.h, split.w], imgs, masks, e: split.e, mask_hw: split.mask_hw }
 }
 
 /// `n` images of a generator that is pure in (seed, index), from index `first`.
 pub fn generated_split(sample: fn(u64, u64) -> (Vec<u8>, Vec<u8>), size: usize, entities: usize, seed: u64, first: u64, n: usize) -> EmorlSplit {
-    let mut s = EmorlSplit { n, h: size, w: size, e: entities, imgs: Vec::new(), masks: Vec::new() };
+    let mut s = EmorlSplit { n, h: size, w: size, e: entities, imgs: Vec::new(), masks: Vec::new(), mask_hw: [size, size] };
     for i in 0..n as u64 {
         let (img, masks) = sample(seed, first + i);
         s.imgs.extend(img);

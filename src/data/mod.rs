@@ -1,4 +1,5 @@
 //! Datasets: HDF5 files in the original layouts, procedural generators, noise and batching.
+pub mod clevr;
 pub mod emorl;
 pub mod h5;
 pub mod loader;

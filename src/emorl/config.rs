@@ -17,19 +17,32 @@ pub struct EmorlConfig {
     pub net_path: Option<String>,
 }
 
-/// `gestalt evaluate`'s settings (the original's `test.*` of configs/test/…).
+/// `gestalt evaluate`'s settings: the original's `test.*` (configs/test/…).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestCfg {
+    pub batch_size: usize,
+    /// [C, H, W] (the original's; the images' size comes from `Net.input_size`).
+    pub output_size: [usize; 3],
+    /// How many test images, from the first.
+    pub num_images_to_process: usize,
+    /// GECO's form of the loss for the refinement gradient; None: `training.use_geco`. Only ζ
+    /// (from the checkpoint) changes that gradient; the target and step sizes do not.
+    pub use_geco: Option<bool>,
+    pub geco_beta_stepsize: f64,
+    pub geco_ema_alpha: f64,
+    pub geco_reconstruction_target: f64,
     /// "ARI_MSE_KL" (FG-ARI, MSE, KL mean ± std) or "sample_viz" (pictures of each step).
     pub eval_type: String,
-    /// How many test images, from the first.
-    pub num_images: usize,
-    pub batch_size: usize,
+    /// The split of the test file.
+    pub mode: String,
+    pub model: String,
     pub experiment_name: String,
-    pub checkpoint: String,
-    /// Where results go (default: the checkpoint's run directory).
+    /// Where `eval/` goes (default: the checkpoint's run directory).
     pub out_dir: String,
+    /// The checkpoint (a file or a run directory), inside `checkpoint_dir` when that is set.
+    pub checkpoint: String,
+    pub checkpoint_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -67,6 +80,8 @@ pub struct DatasetCfg {
     pub generate: bool,
     pub seed: u64,
     pub sizes: SplitSizes,
+    /// CLEVR: crop to 192×192 and resize to 96 (`clevr-small`) or 128 (`clevr-large`).
+    pub clevr_preprocess_style: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -103,12 +103,23 @@ impl Emorl {
         g
     }
 
-    /// GECO's form of the loss at `step` (None: the plain ELBO). Evaluation passes a step past the
-    /// warm start, as the original's `global_step=1001`.
-    fn geco_term(&self, step: u64) -> Option<GecoTerm> {
+    /// GECO's form of the loss (None: the plain ELBO) when `on`, once GECO is past its warm start
+    /// at `step`.
+    fn geco_term(&self, on: bool, step: u64) -> Option<GecoTerm> {
         let guard = self.geco.lock().unwrap();
-        let g = guard.as_ref().filter(|g| self.cfg.training.use_geco && g.active(step))?;
+        let g = guard.as_ref().filter(|g| on && g.active(step))?;
         Some(GecoTerm { weight: g.weight(), target: g.target, c_ema: g.c_ema.clone() })
+    }
+
+    /// The loss form at training step `step`.
+    fn train_geco(&self, step: u64) -> Option<GecoTerm> {
+        self.geco_term(self.cfg.training.use_geco, step)
+    }
+
+    /// The loss form at test time: the original evaluates at `global_step=1001`, past the warm
+    /// start, with the checkpoint's ζ.
+    fn test_geco(&self) -> Option<GecoTerm> {
+        self.geco_term(self.cfg.test.use_geco.unwrap_or(self.cfg.training.use_geco), u64::MAX)
     }
 
     /// Set up GECO on `device` with a checkpoint's family state (Null: fresh).
@@ -123,18 +134,22 @@ impl Emorl {
         Ok(())
     }
 
-    fn file(&self, test: bool) -> Result<(PathBuf, &'static str)> {
+    /// The file and split of the training images, or of the test images: a train config names
+    /// the train file, whose test images are in `<stem>_test.h5` (the originals' naming).
+    fn file(&self, test: bool) -> Result<(PathBuf, String)> {
         let d = &self.cfg.dataset;
-        let is_test = d.mode == "test";
-        // A train config names the train file; its test images are in `<stem>_test.h5`.
-        let name = if test && !is_test { format!("{}_test.h5", d.h5_path.trim_end_matches(".h5")) } else { d.h5_path.clone() };
+        let stem = d.h5_path.trim_end_matches(".h5");
+        let name = if test && !stem.ends_with("_test") && d.mode != "test" { format!("{stem}_test.h5") } else { d.h5_path.clone() };
         let path = crate::data::ensure_emorl_file(&d.data_path, &name, d.generate, d.seed, [d.sizes.train, d.sizes.test])?;
-        Ok((path, if test || is_test { "test" } else { "train" }))
+        Ok((path, if test { self.cfg.test.mode.clone() } else { d.mode.clone() }))
     }
 
     fn load(&self, test: bool, limit: Option<usize>) -> Result<EmorlSplit> {
         let (path, split) = self.file(test)?;
-        let s = read_emorl(&path, split, limit, test || self.cfg.dataset.masks)?;
+        let mut s = read_emorl(&path, &split, limit, test || self.cfg.dataset.masks)?;
+        if let Some(style) = &self.cfg.dataset.clevr_preprocess_style {
+            s = crate::data::clevr::preprocess(s, crate::data::clevr::style_size(style)?)?;
+        }
         let [_, h, w] = self.cfg.net.input_size;
         if (s.h, s.w) != (h, w) {
             return Err(Error::usage(format!("{}: images are {}×{}, Net.input_size asks for {h}×{w}", path.display(), s.h, s.w)));
@@ -155,10 +170,14 @@ impl Emorl {
         self.load(true, Some(n))
     }
 
-    /// Both stages on a batch, with I = `refinement` and GECO's form at `step`.
-    pub fn infer(&self, model: &EmorlNet, batch: &EmorlBatch, refinement: usize, step: u64, device: &Device) -> Inference {
+    /// Both stages on a batch with I = `refinement`, at training step `step` (None: test time).
+    pub fn infer(&self, model: &EmorlNet, batch: &EmorlBatch, refinement: usize, step: Option<u64>, device: &Device) -> Inference {
         let x = Tensor::<4>::from_data(TensorData::new(batch.imgs.clone(), batch.shape), device);
-        model.infer(x, &self.infer_cfg(refinement), self.geco_term(step).as_ref())
+        let geco = match step {
+            Some(s) => self.train_geco(s),
+            None => self.test_geco(),
+        };
+        model.infer(x, &self.infer_cfg(refinement), geco.as_ref())
     }
 
     /// FG-ARI, MSE and KL of each of `split`'s images at test-time I (`Net.refinement_iters`),
@@ -168,28 +187,45 @@ impl Emorl {
         let ad = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
         let model = model.valid().to_device(&ad);
         let mut out = ImageScores { ari: Vec::new(), mse: Vec::new(), kl: Vec::new() };
-        let p = split.h * split.w;
         let mut start = 0;
         while start < split.n {
             let n = batch_size.min(split.n - start);
             let batch = gather(split, &(start..start + n).collect::<Vec<_>>());
-            let inf = self.infer(&model, &batch, self.cfg.net.refinement_iters, u64::MAX, &ad);
+            let inf = self.infer(&model, &batch, self.cfg.net.refinement_iters, None, &ad);
             let last = inf.steps.last().expect("step 0");
             let x01 = (Tensor::<4>::from_data(TensorData::new(batch.imgs.clone(), batch.shape), &ad) + 1.0) / 2.0;
             let host = |t: Tensor<1>| -> Vec<f64> { t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap() };
             out.mse.extend(host(mse(x01, last.rgb.clone(), last.log_masks.clone())));
             out.kl.extend(host(last.kl.clone()));
-            let k = self.cfg.net.K;
-            let pred: Vec<i64> = last.log_masks.clone().argmax(1).reshape([n * p]).into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
-            for i in 0..n {
-                let truth = labels_from_masks(&batch.masks[i * batch.e * p..][..batch.e * p], batch.e);
-                let pred: Vec<u32> = pred[i * p..][..p].iter().map(|&s| s.clamp(0, k as i64 - 1) as u32).collect();
+            for (i, pred) in predicted_slots(last.log_masks.clone(), batch.mask_hw).into_iter().enumerate() {
+                let mp = batch.mask_hw[0] * batch.mask_hw[1];
+                let truth = labels_from_masks(&batch.masks[i * batch.e * mp..][..batch.e * mp], batch.e);
                 out.ari.extend(fg_ari(&truth, &pred));
             }
             start += n;
         }
         Ok(out)
     }
+}
+
+/// argmax over slots of each image's masks [N, K, 1, H, W], at the ground truth's resolution
+/// `mask_hw` (CLEVR: the soft masks are resized bicubically first, as the original).
+fn predicted_slots(log_masks: Tensor<5>, mask_hw: [usize; 2]) -> Vec<Vec<u32>> {
+    let [n, k, _, h, w] = log_masks.dims();
+    if mask_hw == [h, w] {
+        let pred = log_masks.argmax(1).reshape([n * h * w]).into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        return pred.chunks(h * w).map(|c| c.iter().map(|&s| s as u32).collect()).collect();
+    }
+    let masks = log_masks.exp().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    masks
+        .chunks(k * h * w)
+        .map(|m| {
+            let planes: Vec<Vec<f32>> = m.chunks(h * w).map(|p| crate::data::clevr::resize_plane(p, h, w, mask_hw)).collect();
+            (0..mask_hw[0] * mask_hw[1])
+                .map(|j| (0..k).max_by(|&a, &b| planes[a][j].total_cmp(&planes[b][j])).unwrap_or(0) as u32)
+                .collect()
+        })
+        .collect()
 }
 
 impl Family for Emorl {
@@ -235,7 +271,7 @@ impl Family for Emorl {
     }
 
     fn loss(&self, model: &EmorlNet, batch: &EmorlBatch, step: u64, device: &Device) -> Losses {
-        let inf = self.infer(model, batch, self.refinement_at(step), step, device);
+        let inf = self.infer(model, batch, self.refinement_at(step), Some(step), device);
         let last = inf.steps.last().expect("step 0");
         let mut logged = vec![("nll".to_string(), last.nll.clone().mean()), ("kl".to_string(), last.kl.clone().mean())];
         for (i, d) in inf.deltas.into_iter().enumerate() {

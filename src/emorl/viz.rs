@@ -54,7 +54,7 @@ fn interleave(chw: &[f32]) -> Vec<f32> {
 }
 
 /// The pictures of every image of `batch` with I = `refinement` at optimiser step `step`.
-pub fn samples(fam: &Emorl, model: &EmorlNet, batch: &EmorlBatch, refinement: usize, step: u64, device: &Device) -> Vec<Sample> {
+pub fn samples(fam: &Emorl, model: &EmorlNet, batch: &EmorlBatch, refinement: usize, step: Option<u64>, device: &Device) -> Vec<Sample> {
     let ad = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
     let model = model.valid().to_device(&ad);
     let inf = fam.infer(&model, batch, refinement, step, &ad);
@@ -163,9 +163,10 @@ fn strip(panels: &[Panel], h: usize, w: usize) -> Canvas {
 /// step (level L + I − 1) `RGB_level_…` (components), `masks_level_…`, `reconstruction_level_…`,
 /// with `attn_level_{L−1}`.
 pub fn log_images(fam: &Emorl, model: &EmorlNet, batch: &EmorlBatch, step: u64, log: &mut RunLog, device: &Device) -> Result<()> {
-    let first = EmorlBatch { shape: [1, 3, batch.shape[2], batch.shape[3]], imgs: batch.imgs[..batch.imgs.len() / batch.shape[0]].to_vec(), masks: Vec::new(), e: batch.e };
+    let [_, c, h, w] = batch.shape;
+    let first = EmorlBatch { shape: [1, c, h, w], imgs: batch.imgs[..c * h * w].to_vec(), masks: Vec::new(), e: batch.e, mask_hw: batch.mask_hw };
     let refinement = fam.refinement_at(step);
-    let s = samples(fam, model, &first, refinement, step, device).remove(0);
+    let s = samples(fam, model, &first, refinement, Some(step), device).remove(0);
     let last = s.steps.last().expect("step 0");
     let (h, w) = (s.h, s.w);
     let (layers, level) = (fam.cfg.net.stochastic_layers, fam.cfg.net.stochastic_layers + refinement - 1);
@@ -184,7 +185,7 @@ pub fn write_samples(fam: &Emorl, model: &EmorlNet, n: usize, dir: &Path, device
     let split = fam.test_split(n)?;
     let batch = gather(&split, &(0..split.n).collect::<Vec<_>>());
     let mut paths = Vec::new();
-    for (i, s) in samples(fam, model, &batch, fam.cfg.net.refinement_iters, u64::MAX, device).iter().enumerate() {
+    for (i, s) in samples(fam, model, &batch, fam.cfg.net.refinement_iters, None, device).iter().enumerate() {
         let path = dir.join(format!("sample_{i}.png"));
         draw(s).save_png(&path)?;
         paths.push(path);
