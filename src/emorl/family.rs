@@ -87,8 +87,12 @@ impl Emorl {
         }
     }
 
+    /// The network, its parameters materialised now (Burn initialises them lazily, at first use:
+    /// which would draw from whatever random stream is current then).
     pub fn build_model(&self, device: &Device) -> EmorlNet {
-        EmorlNet::new(&self.shape, device)
+        let net = EmorlNet::new(&self.shape, device);
+        crate::nn::materialize(&net);
+        net
     }
 
     /// A fresh controller with the config's settings, on `device`.

@@ -191,7 +191,8 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
     while st.epoch < s.max_epoch && !done(&st) {
         let epoch = st.epoch + 1;
         let batches = family.train_batches(epoch)?;
-        let pb = progress(batches.len(), epoch, quiet);
+        let n_batches = batches.len();
+        let pb = progress(n_batches, epoch, quiet);
         pb.set_position(st.epoch_step as u64);
         // Means since the last log point, and over the epoch.
         let (mut window, mut sums): (Logged, Logged) = (Vec::new(), Vec::new());
@@ -253,8 +254,12 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
             }
             None => -(st.step as f64),
         };
-        st.epoch = epoch;
-        st.epoch_step = 0;
+        // An epoch cut short by max_steps stays open, so a resumed run with more steps takes up
+        // its next batch.
+        if !(done(&st) && st.epoch_step < n_batches) {
+            st.epoch = epoch;
+            st.epoch_step = 0;
+        }
         st.elapsed_s = elapsed;
         let improved = st.best.is_none_or(|b| crit < b);
         if improved {
