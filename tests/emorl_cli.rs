@@ -63,7 +63,7 @@ fn emorl_trains_checkpoints_resumes_exactly_and_evaluates() {
     }
     let valid = la.iter().filter(|l| l["split"] == "validation").count();
     assert_eq!(valid, 4, "at steps 3, 4 (epoch end), 6 (checkpoint) and the end");
-    for f in ["checkpoints/step-3", "checkpoints/step-6", "checkpoints/best", "viz/sample_0.png", "eval/test.json"] {
+    for f in ["checkpoints/step-3", "checkpoints/step-6", "checkpoints/best", "viz/sample_0.png", "viz/curves.png", "eval/test.json"] {
         assert!(a.join(f).is_file(), "{f}");
     }
     let tb: u64 = std::fs::read_dir(a.join("tb")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();

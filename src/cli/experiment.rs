@@ -97,7 +97,7 @@ impl Experiment for Emorl {
     }
 
     fn draw(&self, model: &Self::Model, dir: &Path, device: &Device) -> Result<()> {
-        crate::emorl::viz::draw_samples(self, model, dir, device)
+        crate::emorl::viz::draw_all(self, model, dir, device)
     }
 
     fn evaluate(&self, model: &Self::Model, out: &Path, device: &Device) -> Result<(String, Map<String, Value>)> {

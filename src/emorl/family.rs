@@ -342,6 +342,6 @@ impl Family for Emorl {
     }
 
     fn visualize(&self, model: &EmorlNet, dir: &std::path::Path, _epoch: usize, device: &Device) -> Result<()> {
-        super::viz::draw_samples(self, model, dir, device)
+        super::viz::draw_all(self, model, dir, device)
     }
 }

@@ -193,7 +193,23 @@ pub fn write_samples(fam: &Emorl, model: &EmorlNet, n: usize, dir: &Path, device
     Ok(paths)
 }
 
-/// After each epoch: `DIR/viz/sample_<i>.png` for the first test images.
-pub fn draw_samples(fam: &Emorl, model: &EmorlNet, dir: &Path, device: &Device) -> Result<()> {
-    write_samples(fam, model, SHOWN, &dir.join("viz"), device).map(drop)
+/// After each epoch and by `gestalt viz`: `DIR/viz/sample_<i>.png` for the first test images and
+/// `DIR/viz/curves.png`.
+pub fn draw_all(fam: &Emorl, model: &EmorlNet, dir: &Path, device: &Device) -> Result<()> {
+    write_samples(fam, model, SHOWN, &dir.join("viz"), device)?;
+    curves(dir).save_png(&dir.join("viz").join("curves.png"))
+}
+
+/// The training curves against the step: the last step's NLL and KL (train, means between log
+/// points), GECO's multiplier, and the validation FG-ARI and MSE.
+pub fn curves(dir: &Path) -> Canvas {
+    use crate::train::log::curve;
+    use crate::viz::{PALETTE, Series};
+    let s = |split: &str, key: &str, name: &str, c: usize| Series { name: name.into(), points: curve(dir, split, "step", key), colour: PALETTE[c] };
+    let mut c = Canvas::new(1280, 800);
+    c.chart(0, 0, 640, 400, "reconstruction (last step, train)", "step", "NLL per image", &[s("train_running", "nll", "NLL", 2)], &[]);
+    c.chart(640, 0, 640, 400, "KL (last step, train)", "step", "KL per image", &[s("train_running", "kl", "KL", 0)], &[]);
+    c.chart(0, 400, 640, 400, "validation", "step", "score", &[s("validation", "ARI", "FG-ARI", 1), s("validation", "MSE", "MSE", 3)], &[]);
+    c.chart(640, 400, 640, 400, "GECO", "step", "softplus⁻¹ multiplier ζ", &[s("train_running", "geco_beta", "ζ", 4)], &[]);
+    c
 }

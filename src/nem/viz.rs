@@ -170,20 +170,7 @@ fn dataset_examples(ins: &Inspection) -> Canvas {
 
 /// Per-epoch values of `key` on `split` from `metrics.jsonl`.
 pub fn curve(dir: &Path, split: &str, key: &str) -> Vec<(f64, f64)> {
-    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
-    let mut pts: Vec<(f64, f64)> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["split"] == split)
-        .filter_map(|v| Some((v["epoch"].as_f64()?, v[key].as_f64()?)))
-        .collect();
-    // A resumed run may repeat epochs: keep the latest value of each.
-    pts.reverse();
-    let mut seen = std::collections::BTreeMap::new();
-    for (e, v) in pts {
-        seen.entry(e as i64).or_insert(v);
-    }
-    seen.into_iter().map(|(e, v)| (e as f64, v)).collect()
+    crate::train::log::curve(dir, split, "epoch", key)
 }
 
 fn argmax(pts: &[(f64, f64)]) -> Option<usize> {

@@ -61,3 +61,16 @@ impl RunLog {
         Ok(())
     }
 }
+
+/// The values of `key` on `split` from `dir/metrics.jsonl`, against `x` (`epoch` or `step`). A
+/// resumed run may repeat an x: the latest value is kept.
+pub fn curve(dir: &Path, split: &str, x: &str, key: &str) -> Vec<(f64, f64)> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
+    let mut seen = std::collections::BTreeMap::new();
+    for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+        if let (true, Some(at), Some(y)) = (v["split"] == split, v[x].as_f64(), v[key].as_f64()) {
+            seen.insert(at as i64, y);
+        }
+    }
+    seen.into_iter().map(|(at, y)| (at as f64, y)).collect()
+}
