@@ -245,7 +245,8 @@ fn emorl_configs_resolve_by_name_with_the_original_keys() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!((v["Net"]["K"].as_u64(), v["training"]["warmup"].as_u64()), (Some(5), Some(10000)));
     assert_usage_error(&["print-config", "with", "train/tetrominoes/EMORL", "Net.KK=3"], "did you mean `Net.K`");
-    assert_usage_error(&["print-config", "with", "train/tetrominoes/EMORL", "Net.image_decoder=big"], "not available");
+    assert_usage_error(&["print-config", "with", "train/tetrominoes/EMORL", "Net.image_decoder=big"], "96×96");
+    assert_usage_error(&["print-config", "with", "train/tetrominoes/EMORL", "Net.bottom_up_prior=true"], "exclude each other");
 }
 
 #[test]

@@ -1,15 +1,15 @@
 //! EMORL's two-stage inference: the refinement network's gradient input against central finite
 //! differences (f64), and the shapes of a full pass.
 use burn::tensor::{Device, Distribution, FloatDType, Tensor, TensorData};
-use gestalt::emorl::inference::{GecoTerm, InferCfg};
+use gestalt::emorl::inference::{GecoTerm, InferCfg, PriorKind};
 use gestalt::emorl::model::{DecoderKind, EmorlNet, NetShape, Posterior};
 
 fn cfg(k: usize) -> InferCfg {
-    InferCfg { k, layers: 2, refinement: 2, sigma: 0.3, gmm: false, kl_beta: 1.0, image: [6, 6] }
+    InferCfg { k, layers: 2, refinement: 2, sigma: 0.3, gmm: false, kl_beta: 1.0, image: [6, 6], prior: PriorKind::ReversedPlusPlus }
 }
 
 fn net(d: &Device, decoder: DecoderKind) -> EmorlNet {
-    let m = EmorlNet::new(&NetShape { image: [6, 6], z_size: 3, layers: 2, decoder }, d);
+    let m = EmorlNet::new(&NetShape { image: [6, 6], z_size: 3, layers: 2, decoder, dual_gru: true }, d);
     gestalt::nn::materialize(&m);
     m
 }
@@ -84,4 +84,23 @@ fn the_refinement_gradient_input_matches_finite_differences() {
         let rel = (fd - g[i]).abs() / (fd.abs() + g[i].abs()).max(1e-8);
         assert!(rel < 1e-4, "λ[{i}]: autodiff {} vs finite difference {fd}", g[i]);
     }
+}
+
+#[test]
+fn the_prior_ablations_change_the_kl_terms_they_should() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let d = device();
+    d.seed(3);
+    let m = net(&d, DecoderKind::Small);
+    let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Uniform(-1.0, 1.0), &d);
+    let kls = |prior: PriorKind| -> Vec<f64> {
+        d.seed(4); // the same noise for every variant
+        let out = m.infer(x.clone(), &InferCfg { prior, ..cfg(3) }, None);
+        out.steps.iter().map(|s| s.kl.clone().sum().into_scalar::<f64>()).collect()
+    };
+    let (pp, rev, bu) = (kls(PriorKind::ReversedPlusPlus), kls(PriorKind::Reversed), kls(PriorKind::BottomUp));
+    assert_eq!(pp[0], rev[0], "step 0 is the same reversed hierarchy");
+    assert_ne!(pp[1], rev[1], "refinement: p* = layer 0's prior versus N(0, I)");
+    assert_ne!(pp[0], bu[0], "the bottom-up hierarchy has other terms");
+    assert!(bu.iter().chain(&rev).all(|k| k.is_finite() && *k >= 0.0), "{bu:?} {rev:?}");
 }

@@ -55,7 +55,7 @@ pub struct NetCfg {
     /// "Gaussian" (of the mask-weighted mean) or "GMM" (per-channel mixture).
     pub image_likelihood: String,
     pub z_size: usize,
-    /// "small", "iodine" ("big" is not available yet).
+    /// "small", "iodine" or "big".
     pub image_decoder: String,
     pub stochastic_layers: usize,
     /// ln σ of the likelihood.
@@ -129,17 +129,21 @@ impl EmorlConfig {
         let decoder = match n.image_decoder.as_str() {
             "small" => DecoderKind::Small,
             "iodine" => DecoderKind::Iodine,
-            other => return Err(format!("Net.image_decoder `{other}` is not available (small, iodine)")),
+            "big" => DecoderKind::Big,
+            other => return Err(format!("unknown Net.image_decoder `{other}` (small, iodine, big)")),
         };
+        if decoder == DecoderKind::Big && n.input_size[1..] != [96, 96] {
+            return Err(format!("Net.image_decoder `big` draws 96×96 images, Net.input_size is {:?}", n.input_size));
+        }
         if n.input_size[0] != 3 {
             return Err(format!("Net.input_size must have 3 channels, got {}", n.input_size[0]));
         }
-        if !n.use_DualGRU || n.bottom_up_prior || !n.reverse_prior_plusplus {
-            return Err("the ablations (use_DualGRU=false, bottom_up_prior, reverse_prior_plusplus=false) are not available yet".into());
+        if n.bottom_up_prior && n.reverse_prior_plusplus {
+            return Err("Net.bottom_up_prior and Net.reverse_prior_plusplus exclude each other (the original asserts so)".into());
         }
         if n.stochastic_layers == 0 || n.K == 0 || n.z_size == 0 {
             return Err("Net.K, Net.z_size and Net.stochastic_layers must be at least 1".into());
         }
-        Ok(NetShape { image: [n.input_size[1], n.input_size[2]], z_size: n.z_size, layers: n.stochastic_layers, decoder })
+        Ok(NetShape { image: [n.input_size[1], n.input_size[2]], z_size: n.z_size, layers: n.stochastic_layers, decoder, dual_gru: n.use_DualGRU })
     }
 }

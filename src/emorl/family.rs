@@ -3,7 +3,7 @@
 //! Adam with warm-up and halving, global-norm clipping, `training.iters` + 1 updates.
 use super::config::EmorlConfig;
 use super::geco::Geco;
-use super::inference::{GecoTerm, InferCfg, Inference};
+use super::inference::{GecoTerm, InferCfg, Inference, PriorKind};
 use super::metrics::{fg_ari, labels_from_masks, mean_std, mse};
 use super::model::{EmorlNet, NetShape};
 use crate::config::Resolved;
@@ -84,6 +84,11 @@ impl Emorl {
             gmm: n.image_likelihood == "GMM",
             kl_beta: self.cfg.training.kl_beta_init,
             image: self.shape.image,
+            prior: match (n.bottom_up_prior, n.reverse_prior_plusplus) {
+                (true, _) => PriorKind::BottomUp,
+                (false, true) => PriorKind::ReversedPlusPlus,
+                (false, false) => PriorKind::Reversed,
+            },
         }
     }
 

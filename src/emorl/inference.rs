@@ -27,6 +27,20 @@ pub struct InferCfg {
     pub kl_beta: f64,
     /// Image height and width.
     pub image: [usize; 2],
+    pub prior: PriorKind,
+}
+
+/// Which prior each KL term of the hierarchy uses (reference §1.9).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PriorKind {
+    /// Step 0: the top layer against N(0, I), layer l against Prior(z̃ ~ q_{l+1}); refinement
+    /// steps against N(0, I) (`reverse_prior_plusplus=false`).
+    Reversed,
+    /// As `Reversed`, but refinement steps against layer 0's prior of step 0 (the default).
+    ReversedPlusPlus,
+    /// Step 0: layer 0 against N(0, I), layer l against Prior(z̃ ~ q_{l−1}); refinement steps
+    /// against N(0, I) (`bottom_up_prior`).
+    BottomUp,
 }
 
 /// GECO's form of a step's loss, once it is active: softplus(ζ) and C_ema ([1], on the device,
@@ -124,29 +138,40 @@ impl EmorlNet {
         let stage1 = self.hvae.forward(keys, values, cfg.k, cfg.layers);
         let qs = stage1.posteriors;
         let last = qs.last().expect("at least one stochastic layer").clone();
-        // Reversed prior: the top layer against N(0, I), layer l against Prior(z̃ ~ q_{l+1}).
         let mut kl_rest = Tensor::<1>::zeros([x01.dims()[0]], &x01.device());
-        let mut p_star = None;
-        let mut below_of_last = None;
-        for l in (0..cfg.layers - 1).rev() {
-            let eps = qs[l + 1].noise();
-            let p_l = self.prior.forward(qs[l + 1].sample_with(&eps));
-            if l + 1 == cfg.layers - 1 {
-                below_of_last = Some((qs[l].clone(), eps)); // scored with λ below
-            } else {
-                kl_rest = kl_rest + per_image(kl(&qs[l], &p_l), cfg.k);
+        // The KL terms that read the last layer's λ are scored with it: its own (against
+        // `prior_of_last`, N(0, I) when None) and, for the reversed priors, the layer below's.
+        let (mut p_star, mut prior_of_last, mut below_of_last) = (None, None, None);
+        if cfg.prior == PriorKind::BottomUp {
+            for l in 0..cfg.layers {
+                let p = (l > 0).then(|| self.prior.forward(qs[l - 1].sample()));
+                if l + 1 == cfg.layers {
+                    prior_of_last = p;
+                } else {
+                    kl_rest = kl_rest + per_image(p.map_or_else(|| kl_standard(&qs[l]), |p| kl(&qs[l], &p)), cfg.k);
+                }
             }
-            if l == 0 {
-                p_star = Some(p_l);
+        } else {
+            for l in (0..cfg.layers - 1).rev() {
+                let eps = qs[l + 1].noise();
+                let p_l = self.prior.forward(qs[l + 1].sample_with(&eps));
+                if l + 1 == cfg.layers - 1 {
+                    below_of_last = Some((qs[l].clone(), eps));
+                } else {
+                    kl_rest = kl_rest + per_image(kl(&qs[l], &p_l), cfg.k);
+                }
+                if l == 0 && cfg.prior == PriorKind::ReversedPlusPlus {
+                    p_star = Some(p_l);
+                }
             }
         }
         let eps0 = last.noise();
         let below = below_of_last.as_ref().map(|(p, e)| (p, e));
-        let s0 = self.score(&last, &eps0, None, below, &x01, cfg);
+        let s0 = self.score(&last, &eps0, prior_of_last.as_ref(), below, &x01, cfg);
         let kl0 = s0.kl + kl_rest;
         let mut steps = vec![Step { loss: step_loss(s0.nll.clone(), kl0.clone(), cfg.kl_beta, geco), nll: s0.nll, kl: kl0, rgb: s0.rgb, log_masks: s0.log_masks }];
 
-        let (mut q, mut eps, mut prior, mut below) = (last, eps0, None::<Posterior>, below_of_last);
+        let (mut q, mut eps, mut prior, mut below) = (last, eps0, prior_of_last, below_of_last);
         let d = q.mu.dims()[1];
         let rows = q.mu.dims()[0];
         let mut h = Tensor::<2>::zeros([rows, d], &q.mu.device());
@@ -164,7 +189,8 @@ impl EmorlNet {
             let (d_mu, d_s) = (r.loc.forward(h.clone()), r.scale.forward(h.clone()));
             deltas.push((d_mu.clone().square().sum_dim(1) + d_s.clone().square().sum_dim(1)).sqrt().mean());
             q = Posterior { mu: q.mu + d_mu, s: q.s + d_s };
-            // Refinement steps compare q(λ) with p* = the layer-0 prior of step 0 (reversed prior++).
+            // Refinement steps compare q(λ) with p*: layer 0's prior of step 0 (reversed prior++)
+            // or N(0, I).
             prior = p_star.clone();
             below = None;
             eps = q.noise();

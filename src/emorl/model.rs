@@ -3,7 +3,7 @@
 //! the spatial-broadcast decoders, the per-slot prior and the refinement network's layers.
 //! Slots live in the batch dimension: every per-slot tensor is [N·K, …].
 use super::dual_gru::{DualGru, Gru};
-use crate::nn::conv::Conv2d;
+use crate::nn::conv::{Conv2d, ConvTranspose2d};
 use crate::nn::{Dense, LayerNorm, TORCH_LN_EPS};
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
@@ -17,6 +17,25 @@ pub enum DecoderKind {
     Small,
     /// CLEVR6, Multi-dSprites: grid H+10, 4 × (conv k3 p0 → 64, ELU), conv k3 p0 → 4.
     Iodine,
+    /// Slot Attention's: grid 6×6, 4 × (convT k5 s2 p2 op1 → 64, ReLU), convT k5 p2 → 64, ReLU,
+    /// convT k3 p1 → 4; 96×96 images only.
+    Big,
+}
+
+/// A decoder layer: a convolution or a transposed one.
+#[derive(Module, Debug)]
+pub enum DecoderLayer {
+    Conv(Conv2d),
+    Deconv(ConvTranspose2d),
+}
+
+impl DecoderLayer {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            DecoderLayer::Conv(c) => c.forward(x),
+            DecoderLayer::Deconv(c) => c.forward(x),
+        }
+    }
 }
 
 /// The shape of an EMORL network (the original's `Net.*` keys).
@@ -29,6 +48,8 @@ pub struct NetShape {
     /// L, `Net.stochastic_layers`.
     pub layers: usize,
     pub decoder: DecoderKind,
+    /// `Net.use_DualGRU`.
+    pub dual_gru: bool,
 }
 
 /// xavier_normal with gain 0.02 and zero biases: the original's `init_weights`.
@@ -64,13 +85,37 @@ pub struct Encoder {
     pub to_v: Dense,
 }
 
+/// Stage 1's recurrent update of λ = [μ ; s] from the attention update.
+#[derive(Module, Debug)]
+pub enum PosteriorCell {
+    /// Two D-wide GRUs, one for μ and one for s (`Net.use_DualGRU`, the default).
+    Dual(DualGru),
+    /// The ablation: one GRU(2D, 2D) fed with Linear(D, 2D) of the update (PyTorch's inits).
+    Single(SingleGru),
+}
+
+#[derive(Module, Debug)]
+pub struct SingleGru {
+    pub project: Dense,
+    pub gru: Gru,
+}
+
+impl PosteriorCell {
+    fn forward(&self, update: Tensor<2>, lambda: Tensor<2>) -> Tensor<2> {
+        match self {
+            PosteriorCell::Dual(g) => g.forward(Tensor::cat(vec![update.clone(), update], 1), lambda),
+            PosteriorCell::Single(s) => s.gru.forward(s.project.forward(update), lambda),
+        }
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct Hvae {
     /// [1, 2D], starts as [0…0 ; 1…1].
     pub init_posterior: Param<Tensor<2>>,
     pub ln_q: LayerNorm,
     pub to_q: Dense,
-    pub gru: DualGru,
+    pub gru: PosteriorCell,
     pub ln_mu: LayerNorm,
     pub mlp_mu: Mlp,
     pub ln_s: LayerNorm,
@@ -80,8 +125,8 @@ pub struct Hvae {
 #[derive(Module, Debug)]
 pub struct Decoder {
     pub pos: Dense,
-    pub convs: Vec<Conv2d>,
-    pub out: Conv2d,
+    /// The activated layers, then the output layer (4 channels: RGB and the mask logit).
+    pub layers: Vec<DecoderLayer>,
     #[module(skip)]
     pub kind: DecoderKind,
 }
@@ -142,26 +187,31 @@ impl EmorlNet {
             init_posterior: Param::from_tensor(init_posterior),
             ln_q: LayerNorm::with_eps(d, TORCH_LN_EPS, device),
             to_q: Dense::with(d, d, false, small_init(), device),
-            gru: DualGru::new(d, device),
+            gru: if shape.dual_gru {
+                PosteriorCell::Dual(DualGru::new(d, device))
+            } else {
+                PosteriorCell::Single(SingleGru { project: Dense::torch(d, 2 * d, device), gru: Gru::new(2 * d, device) })
+            },
             ln_mu: LayerNorm::with_eps(d, TORCH_LN_EPS, device),
             mlp_mu: Mlp::new(d, 2 * d, d, device),
             ln_s: LayerNorm::with_eps(d, TORCH_LN_EPS, device),
             mlp_s: Mlp::new(d, 2 * d, d, device),
         };
-        let decoder = match shape.decoder {
-            DecoderKind::Small => Decoder {
-                pos: Dense::with(4, d, true, small_init(), device),
-                convs: vec![conv(d, 32, 5, 1), conv(32, 32, 5, 1), conv(32, 32, 5, 1)],
-                out: conv(32, 4, 3, 1),
-                kind: DecoderKind::Small,
-            },
-            DecoderKind::Iodine => Decoder {
-                pos: Dense::with(4, d, true, small_init(), device),
-                convs: vec![conv(d, 64, 3, 0), conv(64, 64, 3, 0), conv(64, 64, 3, 0), conv(64, 64, 3, 0)],
-                out: conv(64, 4, 3, 0),
-                kind: DecoderKind::Iodine,
-            },
+        let deconv = |c_in, c_out, k, stride, pad, out_pad| DecoderLayer::Deconv(ConvTranspose2d::with(c_in, c_out, k, stride, pad, out_pad, small_init(), device));
+        let conv = |c_in, c_out, k, pad| DecoderLayer::Conv(conv(c_in, c_out, k, pad));
+        let layers = match shape.decoder {
+            DecoderKind::Small => vec![conv(d, 32, 5, 1), conv(32, 32, 5, 1), conv(32, 32, 5, 1), conv(32, 4, 3, 1)],
+            DecoderKind::Iodine => vec![conv(d, 64, 3, 0), conv(64, 64, 3, 0), conv(64, 64, 3, 0), conv(64, 64, 3, 0), conv(64, 4, 3, 0)],
+            DecoderKind::Big => vec![
+                deconv(d, 64, 5, 2, 2, 1),
+                deconv(64, 64, 5, 2, 2, 1),
+                deconv(64, 64, 5, 2, 2, 1),
+                deconv(64, 64, 5, 2, 2, 1),
+                deconv(64, 64, 5, 1, 2, 0),
+                deconv(64, 4, 3, 1, 1, 0),
+            ],
         };
+        let decoder = Decoder { pos: Dense::with(4, d, true, small_init(), device), layers, kind: shape.decoder };
         let prior = Prior {
             hidden: Dense::with(d, 128, true, small_init(), device),
             mu: Dense::with(128, d, true, small_init(), device),
@@ -236,7 +286,7 @@ impl Hvae {
             let attn = softmax(query.matmul(keys.clone().swap_dims(1, 2)), 1) + 1e-8; // [N, K, H·W]
             let weights = attn.clone() / attn.clone().sum_dim(2);
             let update = weights.matmul(values.clone()).reshape([n * k, d]);
-            let h = self.gru.forward(Tensor::cat(vec![update.clone(), update], 1), Tensor::cat(vec![q.mu, q.s], 1));
+            let h = self.gru.forward(update, Tensor::cat(vec![q.mu, q.s], 1));
             let (mu, s) = (h.clone().slice([0..n * k, 0..d]), h.slice([0..n * k, d..2 * d]));
             let mu = mu.clone() + self.mlp_mu.forward(self.ln_mu.forward(mu), relu);
             let s = s.clone() + self.mlp_s.forward(self.ln_s.forward(s), relu);
@@ -255,19 +305,23 @@ impl Decoder {
     pub fn forward(&self, z: Tensor<2>, k: usize, image: [usize; 2]) -> (Tensor<5>, Tensor<5>) {
         let [nk, d] = z.dims();
         let [h, w] = image;
-        let pad = match self.kind {
-            DecoderKind::Small => 6,
-            DecoderKind::Iodine => 10,
+        let (gh, gw) = match self.kind {
+            DecoderKind::Small => (h + 6, w + 6),
+            DecoderKind::Iodine => (h + 10, w + 10),
+            DecoderKind::Big => (6, 6),
         };
-        let (gh, gw) = (h + pad, w + pad);
         let pos = self.pos.forward(position_grid(gh, gw, &z.device())).swap_dims(0, 1).reshape([1, d, gh, gw]);
         let act = |x: Tensor<4>| match self.kind {
-            DecoderKind::Small => relu(x),
             DecoderKind::Iodine => burn::tensor::activation::elu(x, 1.0),
+            DecoderKind::Small | DecoderKind::Big => relu(x),
         };
-        // The first conv sees z broadcast over the grid plus the shared position map.
-        let first = act(self.convs[0].forward_broadcast(z, pos));
-        let out = self.out.forward(self.convs[1..].iter().fold(first, |x, c| act(c.forward(x))));
+        let (last, hidden) = self.layers.split_last().expect("an output layer");
+        // z broadcast over the grid plus the shared position map: a conv of it needs no N·K maps.
+        let first = match &hidden[0] {
+            DecoderLayer::Conv(c) => c.forward_broadcast(z, pos),
+            DecoderLayer::Deconv(c) => c.forward(z.reshape([nk, d, 1, 1]).expand([nk, d, gh, gw]) + pos),
+        };
+        let out = last.forward(hidden[1..].iter().fold(act(first), |x, l| act(l.forward(x))));
         let out = out.reshape([nk / k, k, 4, h, w]);
         let rgb = sigmoid(out.clone().slice([0..nk / k, 0..k, 0..3]));
         let logits = out.slice([0..nk / k, 0..k, 3..4]);
@@ -288,7 +342,7 @@ mod tests {
 
     fn net(decoder: DecoderKind, d: usize) -> EmorlNet {
         let size = if decoder == DecoderKind::Small { 35 } else { 64 };
-        EmorlNet::new(&NetShape { image: [size, size], z_size: d, layers: 3, decoder }, &Device::flex())
+        EmorlNet::new(&NetShape { image: [size, size], z_size: d, layers: 3, decoder, dual_gru: true }, &Device::flex())
     }
 
     /// The reference's hand counts less the 2 GECO scalars, which are controller state here.
@@ -296,12 +350,32 @@ mod tests {
     fn parameter_counts_match_the_reference() {
         assert_eq!(net(DecoderKind::Small, 32).num_params(), 467_238 - 2);
         assert_eq!(net(DecoderKind::Iodine, 64).num_params(), 666_502 - 2);
+        // `big` swaps the iodine decoder (pos 4·64+64, 4 × (64·64·9+64), 64·4·9+4 = 150,340) for
+        // pos 320, 5 × (64·64·25+64) and 64·4·9+4 = 514,948.
+        assert_eq!(net(DecoderKind::Big, 64).num_params(), 666_500 - 150_340 + 514_948);
+    }
+
+    #[test]
+    fn the_single_gru_ablation_has_its_own_shape() {
+        let dev = Device::flex();
+        let shape = |dual_gru| NetShape { image: [96, 96], z_size: 8, layers: 2, decoder: DecoderKind::Big, dual_gru };
+        let (dual, single) = (EmorlNet::new(&shape(true), &dev), EmorlNet::new(&shape(false), &dev));
+        // DualGRU: 2 × (3 gates × (D·D + D·D) + 6D biases); single: Linear(D,2D) + GRU(2D,2D).
+        let d = 8;
+        let dual_gru = 2 * (3 * 2 * d * d + 6 * d);
+        let single_gru = (d * 2 * d + 2 * d) + (3 * 2 * (2 * d) * (2 * d) + 6 * 2 * d);
+        assert_eq!(single.num_params() - dual.num_params(), single_gru - dual_gru);
+        let x = Tensor::<4>::random([1, 3, 96, 96], Distribution::Uniform(-1.0, 1.0), &dev);
+        let (keys, values) = single.encoder.forward(x);
+        let s1 = single.hvae.forward(keys, values, 2, 2);
+        let (rgb, _) = single.decoder.forward(s1.z, 2, [96, 96]);
+        assert_eq!(rgb.dims(), [1, 2, 3, 96, 96]);
     }
 
     #[test]
     fn stage_one_and_the_decoder_have_the_right_shapes() {
         let dev = Device::flex();
-        let m = EmorlNet::new(&NetShape { image: [12, 12], z_size: 8, layers: 2, decoder: DecoderKind::Small }, &dev);
+        let m = EmorlNet::new(&NetShape { image: [12, 12], z_size: 8, layers: 2, decoder: DecoderKind::Small, dual_gru: true }, &dev);
         let x = Tensor::<4>::random([2, 3, 12, 12], Distribution::Uniform(-1.0, 1.0), &dev);
         let (keys, values) = m.encoder.forward(x);
         assert_eq!(keys.dims(), [2, 144, 8]);

@@ -2,8 +2,8 @@
 //! neighbour upsampling of a "resize conv" (`r_conv`). Maps are [N, C, H, W].
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{conv2d, conv_transpose2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Tensor};
 
 #[derive(Module, Debug)]
@@ -75,6 +75,40 @@ impl Conv2d {
     }
 }
 
+/// 2-D transposed convolution, PyTorch's `ConvTranspose2d` (weight [in, out, k, k]).
+#[derive(Module, Debug)]
+pub struct ConvTranspose2d {
+    pub weight: Param<Tensor<4>>,
+    pub bias: Param<Tensor<1>>,
+    #[module(skip)]
+    pub stride: usize,
+    #[module(skip)]
+    pub padding: usize,
+    #[module(skip)]
+    pub output_padding: usize,
+}
+
+impl ConvTranspose2d {
+    pub fn with(c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize, output_padding: usize, init: Initializer, device: &Device) -> Self {
+        // PyTorch takes the fans of a transposed conv's weight from its [in, out, k, k] layout.
+        let (fan_in, fan_out) = (c_out * k * k, c_in * k * k);
+        ConvTranspose2d {
+            weight: init.init_with([c_in, c_out, k, k], Some(fan_in), Some(fan_out), device),
+            bias: Initializer::Zeros.init([c_out], device),
+            stride,
+            padding,
+            output_padding,
+        }
+    }
+
+    /// Output size: (n − 1)·stride − 2·padding + k + output_padding.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let (s, p, o) = (self.stride, self.padding, self.output_padding);
+        let options = ConvTransposeOptions::new([s, s], [p, p], [o, o], [1, 1], 1);
+        conv_transpose2d(x, self.weight.val(), Some(self.bias.val()), options)
+    }
+}
+
 /// Nearest-neighbour upsampling by an integer factor (TF1.2's resize_nearest_neighbor at ×s).
 pub fn upsample(x: Tensor<4>, s: usize) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
@@ -99,6 +133,20 @@ mod tests {
             let err: f32 = (plain - fast).abs().max().into_scalar();
             assert!(err < 1e-5, "k={k} pad={pad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn transposed_conv_doubles_the_size_as_slot_attention_s_decoder() {
+        let dev = Device::flex();
+        let up = ConvTranspose2d::with(3, 4, 5, 2, 2, 1, Initializer::XavierUniform { gain: 1.0 }, &dev);
+        assert_eq!(up.forward(Tensor::zeros([2, 3, 6, 6], &dev)).dims(), [2, 4, 12, 12]);
+        // A single 1 in the input places the kernel (flipped as a correlation's adjoint) in the output.
+        let mut one = ConvTranspose2d::with(1, 1, 3, 1, 1, 0, Initializer::Zeros, &dev);
+        one.weight = Param::from_tensor(Tensor::<1, burn::tensor::Int>::arange(0..9, &dev).float().reshape([1, 1, 3, 3]));
+        let x = Tensor::<4>::zeros([1, 1, 5, 5], &dev).slice_assign([0..1, 0..1, 2..3, 2..3], Tensor::ones([1, 1, 1, 1], &dev));
+        let y: Vec<f32> = one.forward(x).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(&y[6..9], &[0.0, 1.0, 2.0]);
+        assert_eq!(&y[16..19], &[6.0, 7.0, 8.0]);
     }
 
     #[test]
