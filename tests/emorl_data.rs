@@ -131,3 +131,32 @@ fn batches_are_channels_first_in_minus_one_to_one() {
     assert!(b.imgs.iter().all(|v| (-1.0..=1.0).contains(v)));
     assert_eq!(b.masks, s.masks[4 * p..3 * 4 * p]);
 }
+
+#[test]
+fn clevr_files_load_cropped_and_resized_through_the_config() {
+    let dir = std::env::temp_dir().join(format!("gestalt-clevr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Two 240×320 scenes: grey ramps, one object (entity 1) inside the crop box, one outside it.
+    let (h, w, e) = (240, 320, 3);
+    let imgs: Vec<u8> = (0..2 * h * w * 3).map(|i| ((i / 3) % w) as u8).collect();
+    let mut masks = vec![0u8; 2 * e * h * w];
+    for img in 0..2 {
+        for y in 0..h {
+            for x in 0..w {
+                let id = if (100..140).contains(&y) && (100..150).contains(&x) { 1 } else if y < 20 { 2 } else { 0 };
+                masks[((img * e + id) * h + y) * w + x] = 255;
+            }
+        }
+    }
+    let split = EmorlSplit { n: 2, h, w, e, imgs, masks, mask_hw: [h, w] };
+    write_emorl(&dir.join("clevr6_with_masks_and_factors_test.h5"), &[("test", &split)]).unwrap();
+    let words = ["test/clevr6/ARI_MSE_KL/EMORL".to_string(), format!("dataset.data_path={}", dir.display())];
+    let fam = gestalt::emorl::Emorl::new(&gestalt::config::resolve(&words).unwrap()).unwrap();
+    let s = fam.test_split(2).unwrap();
+    assert_eq!((s.n, s.h, s.w, s.mask_hw), (2, 96, 96, [192, 192]));
+    // The object sits at rows 100..140, columns 100..150 of the scene: 71..111, 36..86 of the crop.
+    let labels = gestalt::emorl::metrics::labels_from_masks(&s.masks[..e * 192 * 192], e);
+    assert_eq!((labels[71 * 192 + 36], labels[70 * 192 + 36], labels[111 * 192 + 36]), (1, 0, 0));
+    assert!(!labels.contains(&2), "entity 2 lies outside the crop");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -350,3 +350,20 @@ impl Family for Emorl {
         super::viz::draw_all(self, model, dir, device)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::predicted_slots;
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    #[test]
+    fn predicted_slots_at_native_and_at_the_masks_resolution() {
+        // Two slots on a 2×2 image: slot 0 owns the left column, slot 1 the right.
+        let m = [0.9f32, 0.1, 0.9, 0.1, 0.1, 0.9, 0.1, 0.9].map(f32::ln);
+        let log_masks = Tensor::<5>::from_data(TensorData::new(m.to_vec(), [1, 2, 1, 2, 2]), &Device::flex());
+        assert_eq!(predicted_slots(log_masks.clone(), [2, 2]), vec![vec![0, 1, 0, 1]]);
+        let big = predicted_slots(log_masks, [4, 4]);
+        assert_eq!(big[0].len(), 16);
+        assert_eq!(big[0][..4], [0, 0, 1, 1], "resized, the left half stays slot 0");
+    }
+}
