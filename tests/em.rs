@@ -3,7 +3,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use gestalt::nem::em::{EmSpec, LossKind, Pixel};
 
 fn spec(pixel: Pixel) -> EmSpec {
-    EmSpec { k: 2, pixel, loss_inter_weight: 1.0, prior_p: 0.0, prior_mu: 0.0, gradient_gamma: true, pred_init: 0.0, loss: LossKind::Nem }
+    EmSpec { k: 2, pixel, loss_inter_weight: 1.0, prior_p: 0.0, prior_mu: 0.0, gradient_gamma: true, pred_init: 0.0, loss: LossKind::Nem, background: false }
 }
 
 fn t4(v: &[f64], shape: [usize; 4], d: &Device) -> Tensor<4> {
@@ -78,7 +78,8 @@ fn gaussian_e_step_and_losses() {
         let z = (X[i] - PSI[2 * k + i]) / sigma;
         (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI * sigma * sigma).sqrt() + 1e-6
     };
-    let gamma = vals(s.e_step(psi.clone(), x.clone()));
+    let gamma_t = s.e_step(psi.clone(), x.clone());
+    let gamma = vals(gamma_t.clone());
     for k in 0..2 {
         for i in 0..2 {
             let w = dens(k, i) / (dens(0, i) + dens(1, i));
@@ -129,4 +130,32 @@ fn mixture_loss_is_the_negative_log_of_the_uniform_mixture() {
     let psi2 = Tensor::cat(vec![psi.clone(), psi], 0);
     let x2 = Tensor::cat(vec![x.clone(), x], 0);
     assert!((vals(s.mixture_nll(psi2, x2))[0] - want).abs() < 1e-5);
+}
+
+#[test]
+fn background_component_takes_unexplained_pixels() {
+    let d = Device::flex();
+    let s = EmSpec { background: true, ..spec(Pixel::Bernoulli) };
+    assert_eq!(s.components(), 3);
+    // Slots as above; the background component is fixed at the prior p = 0 (clipped to 1e-6).
+    let psi = s.with_background(t4(&PSI, [1, 2, 2, 1], &d));
+    assert_eq!(psi.dims(), [1, 3, 2, 1]);
+    let bg = vals(psi.clone().narrow(1, 2, 1));
+    assert!(bg.iter().all(|&v| (v - 1e-6).abs() < 1e-9), "background ψ {bg:?}");
+    let x = t4(&X, [1, 1, 2, 1], &d);
+    let gamma_t = s.e_step(psi.clone(), x.clone());
+    let gamma = vals(gamma_t.clone());
+    // Pixel 0 is on (x = 1): p = (0.8, 0.2, ~0) → the background gets ~nothing.
+    // Pixel 1 is off: p = (0.7, 0.4, ~1) → γ_bg = 1/2.1.
+    let (on, off) = ((0.8 + 1e-6) + (0.2 + 1e-6) + (2e-6), (0.7 + 1e-6) + (0.4 + 1e-6) + (1.0 - 1e-6 + 1e-6));
+    assert!((gamma[4] - 2e-6 / on).abs() < 1e-6, "γ_bg on {}", gamma[4]);
+    assert!((gamma[5] - 1.0 / off).abs() < 1e-5, "γ_bg off {}", gamma[5]);
+    // The slots' network input γ ⊙ (x − ψ) covers the K slots only.
+    let state = gestalt::nem::em::EmState { h: Tensor::zeros([2, 4], &d), psi, gamma: gamma_t };
+    let u = vals(s.network_input(&state, x));
+    let want: Vec<f64> = (0..4).map(|j| gamma[j] * (X[j % 2] - PSI[j])).collect();
+    assert_eq!(u.len(), 4);
+    for (u, w) in u.iter().zip(&want) {
+        assert!((u - w).abs() < 1e-6, "u {u} vs {w}");
+    }
 }

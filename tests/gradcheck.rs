@@ -1,5 +1,5 @@
 //! Autodiff gradients of the full unrolled loss against central finite differences, in f64, for
-//! the minimal, N-EM and RNN-EM cells (static data, several EM steps, gradients through γ).
+//! the minimal, N-EM, RNN-EM and GRU cells (static data, several EM steps, gradients through γ).
 use burn::module::Param;
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use gestalt::config;
@@ -20,16 +20,18 @@ const CONV_INPUT: &str = r#"network.input=[{"name":"conv","size":3,"act":"elu","
 
 fn tiny(network: &str) -> Nem {
     let act = if network == "network.minimal" { "tanh" } else { "sigmoid" };
-    let recurrent = format!(r#"network.recurrent=[{{"name":"rnn","size":5,"act":"{act}","ln":false}}]"#);
+    let (cell, background) = if network == "gru" { ("gru", "true") } else { ("rnn", "false") };
+    let recurrent = format!(r#"network.recurrent=[{{"name":"{cell}","size":5,"act":"{act}","ln":false}}]"#);
+    let background = format!("nem.background_slot={background}");
     let (input, output) = if network == "conv" {
         (CONV_INPUT, CONV_OUTPUT)
     } else {
         ("seed=1", r#"network.output=[{"name":"fc","size":16,"act":"*"}]"#)
     };
-    let network = if network == "conv" { "network.shapes" } else { network };
+    let network = if network == "conv" || network == "gru" { "network.shapes" } else { network };
     let words: Vec<String> = [
         "dataset.shapes", network, "nem.k=2", "nem.nr_steps=3", "noise.noise_type=None",
-        "nem.loss_step_weights=all", &recurrent, output, input,
+        "nem.loss_step_weights=all", &recurrent, output, input, &background,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -49,6 +51,9 @@ fn params2(net: &mut InnerNet) -> Vec<(&'static str, &mut Param<Tensor<2>>)> {
     match net {
         InnerNet::Rnn(r) => {
             let mut v = vec![("rnn.W", &mut r.cell.linear.weight)];
+            if let Some(g) = r.cell.gates.as_mut() {
+                v.push(("gru.W_gates", &mut g.weight));
+            }
             for l in r.input.iter_mut().chain(r.output.iter_mut()) {
                 if let Layer::Fc(f) = l {
                     v.push(("fc.W", &mut f.dense.weight));
@@ -166,4 +171,10 @@ fn minimal_gradients_match_finite_differences() {
 #[test]
 fn conv_gradients_match_finite_differences() {
     check("conv");
+}
+
+/// The GRU M-step, with the background component in the E-step.
+#[test]
+fn gru_gradients_match_finite_differences() {
+    check("gru");
 }

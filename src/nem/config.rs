@@ -58,6 +58,9 @@ pub struct EmCfg {
     /// "nem": the original's γ-weighted intra/inter loss; "mixture": −log of the uniform mixture
     /// likelihood, −Σ log((1/K) Σ_k p(x|ψ_k)), as the minimal system (seed 003) trains.
     pub loss: String,
+    /// A (K+1)-th component fixed to the pixel prior (ψ = p or μ everywhere) that takes the
+    /// background, so the K slots only see their objects' residuals (seed 003's suggestion).
+    pub background_slot: bool,
 }
 
 /// `'last'`, `'all'` or an explicit list of nr_steps weights.

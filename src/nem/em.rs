@@ -37,6 +37,9 @@ pub struct EmSpec {
     pub gradient_gamma: bool,
     pub pred_init: f64,
     pub loss: LossKind,
+    /// A (K+1)-th component that never changes: ψ = the pixel prior everywhere. It takes the
+    /// pixels no object explains, so the K slots receive only their objects' residuals.
+    pub background: bool,
 }
 
 /// The state carried from one EM step to the next.
@@ -44,9 +47,9 @@ pub struct EmSpec {
 pub struct EmState {
     /// Inner network state, [B·K, units].
     pub h: Tensor<2>,
-    /// Component predictions ψ, [B, K, P, C].
+    /// Component predictions ψ, [B, K, P, C] (K + 1 with the background component).
     pub psi: Tensor<4>,
-    /// Posteriors γ, [B, K, P, 1].
+    /// Posteriors γ, [B, K, P, 1] (K + 1 with the background component).
     pub gamma: Tensor<4>,
 }
 
@@ -58,9 +61,28 @@ pub struct StepLoss {
 }
 
 impl EmSpec {
-    /// h = 0, ψ = pred_init, γ = |N(0, 1)| normalised over K (1 when K = 1).
+    /// Mixture components: the K slots and the background component if there is one.
+    pub fn components(&self) -> usize {
+        self.k + self.background as usize
+    }
+
+    /// ψ of the K slots [B, K, P, C] → ψ of every component (the background appended as slot K).
+    pub fn with_background(&self, psi: Tensor<4>) -> Tensor<4> {
+        if !self.background {
+            return psi;
+        }
+        let [b, _, p, c] = psi.dims();
+        let value = match self.pixel {
+            Pixel::Bernoulli => self.prior_p.clamp(CLIP, 1.0 - CLIP),
+            Pixel::Gaussian { .. } => self.prior_mu,
+        };
+        let bg = Tensor::full([b, 1, p, c], value, &psi.device());
+        Tensor::cat(vec![psi, bg], 1)
+    }
+
+    /// h = 0, ψ = pred_init, γ = |N(0, 1)| normalised over the components (1 when there is one).
     pub fn initial_state(&self, b: usize, p: usize, c: usize, units: usize, device: &Device) -> EmState {
-        let k = self.k;
+        let k = self.components();
         let gamma = if k == 1 {
             Tensor::ones([b, 1, p, 1], device)
         } else {
@@ -68,17 +90,20 @@ impl EmSpec {
             g.clone() / g.sum_dim(1)
         };
         EmState {
-            h: Tensor::zeros([b * k, units], device),
-            psi: Tensor::full([b, k, p, c], self.pred_init, device),
+            h: Tensor::zeros([b * self.k, units], device),
+            psi: self.with_background(Tensor::full([b, self.k, p, c], self.pred_init, device)),
             gamma,
         }
     }
 
-    /// The masked difference u = γ ⊙ (x̃ − ψ), flattened to the inner network's [B·K, P·C].
+    /// The masked difference u = γ ⊙ (x̃ − ψ) of the K slots, flattened to the inner network's
+    /// [B·K, P·C].
     pub fn network_input(&self, state: &EmState, input: Tensor<4>) -> Tensor<2> {
-        let gamma = self.maybe_detach(state.gamma.clone());
-        let [b, k, p, c] = state.psi.dims();
-        let delta = input - state.psi.clone();
+        let k = self.k;
+        let gamma = self.maybe_detach(state.gamma.clone().narrow(1, 0, k));
+        let psi = state.psi.clone().narrow(1, 0, k);
+        let [b, _, p, c] = psi.dims();
+        let delta = input - psi;
         (gamma * delta).reshape([b * k, p * c])
     }
 
@@ -144,7 +169,7 @@ impl EmSpec {
         let ll = self.log_likelihood(psi, target);
         let m = ll.clone().max_dim(1).detach();
         let lse = (ll - m.clone()).exp().sum_dim(1).log() + m;
-        (lse - (self.k as f64).ln()).sum_dim(2).reshape([b]).neg()
+        (lse - (self.components() as f64).ln()).sum_dim(2).reshape([b]).neg()
     }
 
     /// The step's loss per image, [B] each: the original's

@@ -100,6 +100,7 @@ impl Nem {
                 "mixture" => em::LossKind::Mixture,
                 other => return Err(Error::usage(format!("unknown nem.loss `{other}` (nem, mixture)"))),
             },
+            background: c.background_slot,
         };
         let p = cfg.noise.prob;
         if !(0.0..=1.0).contains(&p) {
@@ -219,7 +220,7 @@ impl Nem {
                 let u = self.spec.network_input(&state, self.noise.apply(frame(t)));
                 net.step(u, state.h)
             };
-            let psi = psi.reshape([b, k, p, c]);
+            let psi = self.spec.with_background(psi.reshape([b, k, p, c]));
             let gamma = self.spec.e_step(psi.clone(), target.clone());
             if self.weights[t] != 0.0 {
                 let l = self.spec.step_loss(psi.clone(), gamma.clone(), target.clone());

@@ -73,11 +73,14 @@ impl Layer {
     }
 }
 
-/// TF's BasicRNNCell with linear activation, then `act`: state act(z), output act(LN(z)) or
-/// act(z). The original uses σ; the minimal system's M-step θ ← tanh(W_x r + W_h θ + b) is tanh.
+/// `rnn`: TF's BasicRNNCell with linear activation, then `act`: state act(z), output act(LN(z))
+/// or act(z). The original uses σ; the minimal system's M-step θ ← tanh(W_x r + W_h θ + b) is tanh.
+/// `gru`: TF's GRUCell: [r, u] = σ(W_g[x; h] + b_g) (b_g starts at 1), c = act(W[x; r ⊙ h] + b),
+/// state = output = u ⊙ h + (1 − u) ⊙ c (LN on the output if `ln`).
 #[derive(Module, Debug)]
 pub struct RnnCell {
     pub linear: Dense,
+    pub gates: Option<Dense>,
     pub ln: Option<LayerNorm>,
     #[module(skip)]
     pub act: Act,
@@ -85,6 +88,17 @@ pub struct RnnCell {
 
 impl RnnCell {
     fn step(&self, x: Tensor<2>, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        if let Some(gates) = &self.gates {
+            let g = sigmoid(gates.forward(Tensor::cat(vec![x.clone(), h.clone()], 1)));
+            let [r, u] = g.chunk(2, 1).try_into().expect("two gates");
+            let c = self.act.apply(self.linear.forward(Tensor::cat(vec![x, r * h.clone()], 1)));
+            let h = u.clone() * h + (u.neg() + 1.0) * c;
+            let out = match &self.ln {
+                Some(ln) => ln.forward(h.clone()),
+                None => h.clone(),
+            };
+            return (out, h);
+        }
         let z = self.linear.forward(Tensor::cat(vec![x, h], 1));
         let out = match &self.ln {
             Some(ln) => self.act.apply(ln.forward(z.clone())),
@@ -270,20 +284,26 @@ pub fn build(cfg: &NetworkCfg, frame: [usize; 3], k: usize, output_act: Act, dev
         }
         return Ok(InnerNet::Nem(NemCell { w, lr }));
     }
-    if recurrent.name != "rnn" {
-        return Err(format!(
-            "recurrent layer `{}` is not available yet (this version builds `rnn`)",
-            recurrent.name
-        ));
-    }
+    let gru = match recurrent.name.as_str() {
+        "rnn" => false,
+        "gru" => true,
+        other => return Err(format!("recurrent layer `{other}` is not available (rnn, gru)")),
+    };
     let act = match recurrent.act.as_deref() {
+        None if gru => Act::Tanh,
         None | Some("sigmoid") => Act::Sigmoid,
         Some("tanh") => Act::Tanh,
-        Some(a) => return Err(format!("the `rnn` layer's activation is sigmoid or tanh, not `{a}`")),
+        Some(a) => return Err(format!("the `{}` layer's activation is sigmoid or tanh, not `{a}`", recurrent.name)),
     };
     let (input, flow) = layers(&cfg.input, Flow { width: d, map: Some(frame), flattened: None }, Act::Linear, Some(device))?;
+    let gates = gru.then(|| {
+        let mut g = Dense::new(flow.width + units, 2 * units, true, device);
+        g.bias = Some(burn::nn::Initializer::Ones.init([2 * units], device));
+        g
+    });
     let cell = RnnCell {
         linear: Dense::new(flow.width + units, units, true, device),
+        gates,
         ln: recurrent.ln.then(|| LayerNorm::new(units, device)),
         act,
     };
