@@ -158,5 +158,15 @@ fn clevr_files_load_cropped_and_resized_through_the_config() {
     let labels = gestalt::emorl::metrics::labels_from_masks(&s.masks[..e * 192 * 192], e);
     assert_eq!((labels[71 * 192 + 36], labels[70 * 192 + 36], labels[111 * 192 + 36]), (1, 0, 0));
     assert!(!labels.contains(&2), "entity 2 lies outside the crop");
+    // The pictures' ground truth comes down to the 96-px image: the object at rows 36..55.
+    let d = burn::tensor::Device::flex();
+    let model = fam.build_model(&d);
+    let pics = gestalt::emorl::viz::samples(&fam, &model, &gestalt::data::emorl::gather(&s, &[0]), 0, None, &d);
+    assert_eq!(pics[0].truth.len(), 96 * 96);
+    assert_eq!((pics[0].truth[45 * 96 + 30], pics[0].truth[30 * 96 + 30]), (1, 0));
+    // A train config finds CLEVR6's test file by its own name.
+    let words = ["train/clevr6/EMORL".to_string(), format!("dataset.data_path={}", dir.display())];
+    let train = gestalt::emorl::Emorl::new(&gestalt::config::resolve(&words).unwrap()).unwrap();
+    assert!(train.file(true).unwrap().0.ends_with("clevr6_with_masks_and_factors_test.h5"));
     std::fs::remove_dir_all(&dir).ok();
 }

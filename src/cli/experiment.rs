@@ -84,9 +84,11 @@ impl Experiment for Nem {
 }
 
 impl Experiment for Emorl {
+    /// Both files (a train config's test images feed validation and pictures), before anything
+    /// is written.
     fn prepare(&self) -> Result<()> {
-        let d = &self.cfg.dataset;
-        crate::data::ensure_emorl_file(&d.data_path, &d.h5_path, d.generate, d.seed, [d.sizes.train, d.sizes.test]).map(drop)
+        self.file(false)?;
+        self.file(true).map(drop)
     }
 
     fn load_net(&self, ckpt: &Path, device: &Device) -> Result<Self::Model> {

@@ -73,6 +73,9 @@ pub struct NetCfg {
 pub struct DatasetCfg {
     pub data_path: String,
     pub h5_path: String,
+    /// gestalt: the test images of a train config, for validation and pictures (null:
+    /// `<stem>_test.h5`, the Zenodo archive's naming except CLEVR6's).
+    pub test_h5_path: Option<String>,
     pub masks: bool,
     /// The file's split: "train" or "test".
     pub mode: String,

@@ -144,11 +144,15 @@ impl Emorl {
     }
 
     /// The file and split of the training images, or of the test images: a train config names
-    /// the train file, whose test images are in `<stem>_test.h5` (the originals' naming).
-    fn file(&self, test: bool) -> Result<(PathBuf, String)> {
+    /// the train file, whose test images are in `dataset.test_h5_path` or `<stem>_test.h5`.
+    pub fn file(&self, test: bool) -> Result<(PathBuf, String)> {
         let d = &self.cfg.dataset;
         let stem = d.h5_path.trim_end_matches(".h5");
-        let name = if test && !stem.ends_with("_test") && d.mode != "test" { format!("{stem}_test.h5") } else { d.h5_path.clone() };
+        let name = if !test || stem.ends_with("_test") || d.mode == "test" {
+            d.h5_path.clone()
+        } else {
+            d.test_h5_path.clone().unwrap_or_else(|| format!("{stem}_test.h5"))
+        };
         let path = crate::data::ensure_emorl_file(&d.data_path, &name, d.generate, d.seed, [d.sizes.train, d.sizes.test])?;
         Ok((path, if test { self.cfg.test.mode.clone() } else { d.mode.clone() }))
     }
@@ -258,6 +262,7 @@ impl Family for Emorl {
             checkpoint_steps: (t.checkpoint_freq > 0).then_some(t.checkpoint_freq),
             seed: self.cfg.seed,
             net_path: (t.load_from_checkpoint && !t.checkpoint.is_empty()).then(|| t.checkpoint.clone()),
+            progress_bar: t.tqdm,
         }
     }
 

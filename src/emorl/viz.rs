@@ -78,7 +78,10 @@ pub fn samples(fam: &Emorl, model: &EmorlNet, batch: &EmorlBatch, refinement: us
             let truth = if batch.masks.is_empty() {
                 Vec::new()
             } else {
-                super::metrics::labels_from_masks(&batch.masks[i * batch.e * p..][..batch.e * p], batch.e)
+                // CLEVR's masks keep the 192-px crop: nearest neighbour down to the image.
+                let [mh, mw] = batch.mask_hw;
+                let full = super::metrics::labels_from_masks(&batch.masks[i * batch.e * mh * mw..][..batch.e * mh * mw], batch.e);
+                (0..p).map(|j| full[(j / w) * mh / h * mw + (j % w) * mw / w]).collect()
             };
             let steps = rows
                 .iter()

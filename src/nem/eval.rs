@@ -122,7 +122,7 @@ impl Nem {
             h,
             w,
             c,
-            k: self.spec.k,
+            k: self.spec.components(),
             steps: self.cfg.nem.nr_steps,
             assign: kept.assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap()
                 .into_iter().map(|a| a as u32).collect(),

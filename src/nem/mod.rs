@@ -277,6 +277,7 @@ impl Family for Nem {
             checkpoint_steps: None,
             seed: self.cfg.seed,
             net_path: self.cfg.net_path.clone(),
+            progress_bar: true,
         }
     }
 

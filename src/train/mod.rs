@@ -40,6 +40,8 @@ pub struct LoopSettings {
     pub seed: u64,
     /// Checkpoint file to warm-start from.
     pub net_path: Option<String>,
+    /// Draw the progress bar (EMORL's `training.tqdm`); `--quiet` hides it too.
+    pub progress_bar: bool,
 }
 
 /// How the learning rate moves with the step.
@@ -192,7 +194,7 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
         let epoch = st.epoch + 1;
         let batches = family.train_batches(epoch)?;
         let n_batches = batches.len();
-        let pb = progress(n_batches, epoch, quiet);
+        let pb = progress(n_batches, epoch, quiet || !s.progress_bar);
         pb.set_position(st.epoch_step as u64);
         // Means since the last log point, and over the epoch.
         let (mut window, mut sums): (Logged, Logged) = (Vec::new(), Vec::new());
