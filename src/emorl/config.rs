@@ -121,7 +121,8 @@ pub struct TrainingCfg {
     pub tensorboard_freq: u64,
     pub out_dir: String,
     pub tqdm: bool,
-    /// gestalt: test images scored (FG-ARI, MSE, KL) at the end of each epoch and of the run; 0: none.
+    /// gestalt: the first test images, scored (FG-ARI, MSE, KL) at each checkpoint and epoch end
+    /// for the validation curve; 0: none. The score after training takes `test.num_images_to_process`.
     pub validation_images: usize,
 }
 

@@ -74,6 +74,18 @@ impl Emorl {
         c.iter().rev().find(|(from, _)| step as i64 >= *from).unwrap_or(&c[0]).1
     }
 
+    /// I at test time: a test config's `Net.refinement_iters`; for a train config (validation,
+    /// pictures, the score after training) the curriculum's I at its last step, as the
+    /// original's test configs pair them (Multi-dSprites and CLEVR6 train to I = 1, test at 1).
+    pub fn test_refinement(&self) -> usize {
+        let d = &self.cfg.dataset;
+        if d.mode == "test" || d.h5_path.trim_end_matches(".h5").ends_with("_test") {
+            self.cfg.net.refinement_iters
+        } else {
+            self.refinement_at(self.cfg.training.iters)
+        }
+    }
+
     pub fn infer_cfg(&self, refinement: usize) -> InferCfg {
         let n = &self.cfg.net;
         InferCfg {
@@ -193,7 +205,7 @@ impl Emorl {
         model.infer(x, &self.infer_cfg(refinement), geco.as_ref())
     }
 
-    /// FG-ARI, MSE and KL of each of `split`'s images at test-time I (`Net.refinement_iters`),
+    /// FG-ARI, MSE and KL of each of `split`'s images at test-time I (`test_refinement`),
     /// in batches of `batch_size`. `model` may be on a plain device: the refinement gradient needs
     /// an autodiff one, so the model is moved there.
     pub fn score(&self, model: &EmorlNet, split: &EmorlSplit, batch_size: usize, device: &Device) -> Result<ImageScores> {
@@ -204,7 +216,7 @@ impl Emorl {
         while start < split.n {
             let n = batch_size.min(split.n - start);
             let batch = gather(split, &(start..start + n).collect::<Vec<_>>());
-            let inf = self.infer(&model, &batch, self.cfg.net.refinement_iters, None, &ad);
+            let inf = self.infer(&model, &batch, self.test_refinement(), None, &ad);
             let last = inf.steps.last().expect("step 0");
             let x01 = (Tensor::<4>::from_data(TensorData::new(batch.imgs.clone(), batch.shape), &ad) + 1.0) / 2.0;
             let host = |t: Tensor<1>| -> Vec<f64> { t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap() };

@@ -188,7 +188,7 @@ pub fn write_samples(fam: &Emorl, model: &EmorlNet, n: usize, dir: &Path, device
     let split = fam.test_split(n)?;
     let batch = gather(&split, &(0..split.n).collect::<Vec<_>>());
     let mut paths = Vec::new();
-    for (i, s) in samples(fam, model, &batch, fam.cfg.net.refinement_iters, None, device).iter().enumerate() {
+    for (i, s) in samples(fam, model, &batch, fam.test_refinement(), None, device).iter().enumerate() {
         let path = dir.join(format!("sample_{i}.png"));
         draw(s).save_png(&path)?;
         paths.push(path);

@@ -197,8 +197,7 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
         let pb = progress(n_batches, epoch, quiet || !s.progress_bar);
         pb.set_position(st.epoch_step as u64);
         // Means since the last log point, and over the epoch.
-        let (mut window, mut sums): (Logged, Logged) = (Vec::new(), Vec::new());
-        let (mut n_window, mut n_epoch) = (0usize, 0usize);
+        let (mut window, mut sums): (Sums, Sums) = (Vec::new(), Vec::new());
         for batch in batches.skip(st.epoch_step) {
             // Every random draw of a step is a pure function of (seed, step): resumable exactly.
             ad.seed(derive_seed(s.seed, &[st.step]));
@@ -211,12 +210,9 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
             }
             st.step += 1;
             st.epoch_step += 1;
-            n_epoch += 1;
-            n_window += 1;
             pb.inc(1);
             if s.log_steps > 0 && st.step % s.log_steps as u64 == 0 {
-                let mut scores = means(&window, n_window);
-                (window, n_window) = (Vec::new(), 0);
+                let mut scores = means(&std::mem::take(&mut window));
                 check_finite(&scores, st.step, run)?;
                 scores.extend(family.log_scalars());
                 pb.set_message(format!("loss {:.3}", scores["loss"]));
@@ -228,14 +224,16 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
                 let valid = family.epoch_scores(&model.valid(), "validation", device)?;
                 log.record(st.step, epoch, "validation", &valid, st.elapsed_s)?;
                 let numbered = run.dir.join("checkpoints").join(format!("step-{}", st.step));
-                save(&model, &optim, &st, &[run.last(), numbered])?;
+                // Without a criterion the latest model is the best one.
+                let best = family.criterion().is_none().then(|| run.best());
+                save(&model, &optim, &st, &[Some(run.last()), Some(numbered), best].into_iter().flatten().collect::<Vec<_>>())?;
             }
             if done(&st) {
                 break;
             }
         }
         pb.finish_and_clear();
-        let running = means(&sums, n_epoch.max(1));
+        let running = means(&sums);
         check_finite(&running, st.step, run)?;
 
         let eval_model = model.valid();
@@ -281,7 +279,9 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
                 Some(key) => format!(", valid {key} {crit:.4}{}", if improved { " *" } else { "" }),
                 None => String::new(),
             };
-            eprintln!("epoch {epoch} (step {}): train loss {:.4}{shown} ({elapsed:.0} s)", st.step, running["loss"]);
+            // A run resumed at an epoch's last batch has no steps left in it, hence no loss.
+            let loss = running.get("loss").map_or(String::new(), |l| format!(": train loss {l:.4}"));
+            eprintln!("epoch {epoch} (step {}){loss}{shown} ({elapsed:.0} s)", st.step);
         }
         family.visualize(&eval_model, &run.dir, epoch, device)?;
         if s.max_patience.is_some_and(|p| st.bad_epochs >= p) {
@@ -316,16 +316,23 @@ pub fn step<F: Family>(
     (optim.step(s.schedule.lr(s.params.learning_rate, step), model, grads), logged)
 }
 
-fn accumulate(sums: &mut Logged, key: &str, v: Tensor<1>) {
-    match sums.iter_mut().find(|(k, _)| k == key) {
-        Some((_, acc)) => *acc = acc.clone() + v,
-        None => sums.push((key.to_string(), v)),
+/// Logged values summed on the device, with the number of steps that logged each (a key may
+/// come and go, e.g. a refinement step the curriculum drops).
+type Sums = Vec<(String, Tensor<1>, usize)>;
+
+fn accumulate(sums: &mut Sums, key: &str, v: Tensor<1>) {
+    match sums.iter_mut().find(|(k, _, _)| k == key) {
+        Some((_, acc, n)) => {
+            *acc = acc.clone() + v;
+            *n += 1;
+        }
+        None => sums.push((key.to_string(), v, 1)),
     }
 }
 
 /// Means of the accumulated losses: the one host read of a log point.
-fn means(sums: &[(String, Tensor<1>)], n: usize) -> Scores {
-    sums.iter().map(|(k, v)| (k.clone(), scalar(v.clone()) / n as f64)).collect()
+fn means(sums: &Sums) -> Scores {
+    sums.iter().map(|(k, v, n)| (k.clone(), scalar(v.clone()) / *n as f64)).collect()
 }
 
 fn nan_error(step: u64, run: &RunDir) -> Error {
@@ -341,7 +348,20 @@ fn check_finite(scores: &Scores, step: u64, run: &RunDir) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::Schedule;
+    use super::{Schedule, Sums, accumulate, means};
+    use burn::tensor::{Device, Tensor};
+
+    #[test]
+    fn a_key_logged_by_fewer_steps_is_averaged_over_those_steps() {
+        let d = Device::flex();
+        let v = |x: f32| Tensor::<1>::from_floats([x], &d);
+        let mut sums: Sums = Vec::new();
+        for (k, x) in [("loss", 1.0), ("norm_2", 4.0), ("loss", 3.0)] {
+            accumulate(&mut sums, k, v(x));
+        }
+        let m = means(&sums);
+        assert_eq!((m["loss"], m["norm_2"]), (2.0, 4.0));
+    }
 
     #[test]
     fn warmup_then_halving() {
