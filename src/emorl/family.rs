@@ -78,8 +78,7 @@ impl Emorl {
     /// pictures, the score after training) the curriculum's I at its last step, as the
     /// original's test configs pair them (Multi-dSprites and CLEVR6 train to I = 1, test at 1).
     pub fn test_refinement(&self) -> usize {
-        let d = &self.cfg.dataset;
-        if d.mode == "test" || d.h5_path.trim_end_matches(".h5").ends_with("_test") {
+        if self.is_test_config() {
             self.cfg.net.refinement_iters
         } else {
             self.refinement_at(self.cfg.training.iters)
@@ -155,15 +154,20 @@ impl Emorl {
         Ok(())
     }
 
+    /// A test config names the test file itself (`…_test.h5` or `dataset.mode` test).
+    fn is_test_config(&self) -> bool {
+        let d = &self.cfg.dataset;
+        d.mode == "test" || d.h5_path.trim_end_matches(".h5").ends_with("_test")
+    }
+
     /// The file and split of the training images, or of the test images: a train config names
     /// the train file, whose test images are in `dataset.test_h5_path` or `<stem>_test.h5`.
     pub fn file(&self, test: bool) -> Result<(PathBuf, String)> {
         let d = &self.cfg.dataset;
-        let stem = d.h5_path.trim_end_matches(".h5");
-        let name = if !test || stem.ends_with("_test") || d.mode == "test" {
+        let name = if !test || self.is_test_config() {
             d.h5_path.clone()
         } else {
-            d.test_h5_path.clone().unwrap_or_else(|| format!("{stem}_test.h5"))
+            d.test_h5_path.clone().unwrap_or_else(|| format!("{}_test.h5", d.h5_path.trim_end_matches(".h5")))
         };
         let path = crate::data::ensure_emorl_file(&d.data_path, &name, d.generate, d.seed, [d.sizes.train, d.sizes.test])?;
         Ok((path, if test { self.cfg.test.mode.clone() } else { d.mode.clone() }))

@@ -298,7 +298,7 @@ pub fn build(cfg: &NetworkCfg, frame: [usize; 3], k: usize, output_act: Act, dev
     let (input, flow) = layers(&cfg.input, Flow { width: d, map: Some(frame), flattened: None }, Act::Linear, Some(device))?;
     let gates = gru.then(|| {
         let mut g = Dense::new(flow.width + units, 2 * units, true, device);
-        g.bias = Some(burn::nn::Initializer::Ones.init([2 * units], device));
+        g.bias = Some(Initializer::Ones.init([2 * units], device));
         g
     });
     let cell = RnnCell {

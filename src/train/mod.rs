@@ -224,9 +224,11 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
                 let valid = family.epoch_scores(&model.valid(), "validation", device)?;
                 log.record(st.step, epoch, "validation", &valid, st.elapsed_s)?;
                 let numbered = run.dir.join("checkpoints").join(format!("step-{}", st.step));
-                // Without a criterion the latest model is the best one.
-                let best = family.criterion().is_none().then(|| run.best());
-                save(&model, &optim, &st, &[Some(run.last()), Some(numbered), best].into_iter().flatten().collect::<Vec<_>>())?;
+                let mut paths = vec![run.last(), numbered];
+                if family.criterion().is_none() {
+                    paths.push(run.best()); // without a criterion the latest model is the best
+                }
+                save(&model, &optim, &st, &paths)?;
             }
             if done(&st) {
                 break;
