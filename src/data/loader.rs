@@ -46,6 +46,21 @@ pub fn slice(split: &NemSplit, start: usize, n: usize, frames: usize) -> NemBatc
     }
 }
 
+/// The batch `n` times over along the batch axis (copy r of image b at r·B + b): independent
+/// runs of the same images in one pass.
+pub fn repeat(batch: &NemBatch, n: usize) -> NemBatch {
+    let [t, b, h, w, c] = batch.shape;
+    let tile = |data: &[f32], ch: usize| -> Vec<f32> {
+        let frame = b * h * w * ch;
+        data.chunks(frame).take(t).flat_map(|f| std::iter::repeat_n(f, n).flatten().copied()).collect()
+    };
+    NemBatch {
+        shape: [t, n * b, h, w, c],
+        features: tile(&batch.features, c),
+        groups: batch.groups.as_ref().map(|g| tile(g, 1)),
+    }
+}
+
 /// Batches produced on a background thread, `capacity` ahead of the consumer.
 pub struct Prefetch<T> {
     rx: Receiver<T>,

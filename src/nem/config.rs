@@ -118,6 +118,8 @@ pub struct TrainingCfg {
     pub clip_gradients: Option<f64>,
     /// Rescale all gradients together so their global L2 norm is at most this (None: off).
     pub clip_global_norm: Option<f64>,
+    /// Halve the learning rate every this many steps (None: constant, as the original).
+    pub lr_half_life: Option<u64>,
     /// Log the running training loss every this many steps (0: only per epoch).
     pub log_steps: usize,
     pub debug_samples: Vec<usize>,

@@ -42,6 +42,21 @@ pub struct EmSpec {
     pub background: bool,
 }
 
+/// ψ as the per-pixel losses read it (`EmSpec::pixel_terms`).
+enum PixelTerms {
+    Bernoulli { log_psi: Tensor<4>, log_one_minus: Tensor<4> },
+    Gaussian(Tensor<4>),
+}
+
+/// Σ over the channel axis of [B, K, P, C]; a reshape when there is one channel (cheaper, and
+/// its backward is free).
+fn sum_channels(t: Tensor<4>) -> Tensor<4> {
+    match t.dims() {
+        [_, _, _, 1] => t,
+        _ => t.sum_dim(3),
+    }
+}
+
 /// The state carried from one EM step to the next.
 #[derive(Debug, Clone)]
 pub struct EmState {
@@ -100,8 +115,10 @@ impl EmSpec {
     /// [B·K, P·C].
     pub fn network_input(&self, state: &EmState, input: Tensor<4>) -> Tensor<2> {
         let k = self.k;
-        let gamma = self.maybe_detach(state.gamma.clone().narrow(1, 0, k));
-        let psi = state.psi.clone().narrow(1, 0, k);
+        let (gamma, psi) = (state.gamma.clone(), state.psi.clone());
+        // A full-range narrow still costs a zero-filled gradient copy in backward: skip it.
+        let (gamma, psi) = if self.background { (gamma.narrow(1, 0, k), psi.narrow(1, 0, k)) } else { (gamma, psi) };
+        let gamma = self.maybe_detach(gamma);
         let [b, _, p, c] = psi.dims();
         let delta = input - psi;
         (gamma * delta).reshape([b * k, p * c])
@@ -115,52 +132,70 @@ impl EmSpec {
     pub fn e_step(&self, psi: Tensor<4>, target: Tensor<4>) -> Tensor<4> {
         let p = match self.pixel {
             Pixel::Bernoulli => {
-                (target.clone() * psi.clone() + (target.neg() + 1.0) * (psi.neg() + 1.0)).sum_dim(3)
+                // x ψ + (1 − x)(1 − ψ), written with two operations on ψ.
+                sum_channels(psi * (target.clone() * 2.0 - 1.0) + (target.neg() + 1.0))
             }
             Pixel::Gaussian { e_sigma } => {
                 let var = e_sigma * e_sigma;
                 let norm = 1.0 / (2.0 * std::f64::consts::PI * var).sqrt();
-                ((psi - target).square() * (-0.5 / var)).exp().sum_dim(3) * norm
+                sum_channels(((psi - target).square() * (-0.5 / var)).exp()) * norm
             }
         } + 1e-6;
         p.clone() / p.sum_dim(1)
     }
 
-    /// Per-pixel negative log-likelihood of the target under ψ ("intra"), [B, K, P, C].
-    pub fn intra(&self, psi: Tensor<4>, target: Tensor<4>) -> Tensor<4> {
+    /// What the per-pixel losses read of ψ: for Bernoulli pixels log ψ and log(1 − ψ), ψ clipped
+    /// to [1e-6, 1 − 1e-6]; computed once and shared by `intra` and `inter`.
+    fn pixel_terms(&self, psi: Tensor<4>) -> PixelTerms {
         match self.pixel {
             Pixel::Bernoulli => {
                 let psi = psi.clamp(CLIP, 1.0 - CLIP);
-                let one_minus = psi.clone().neg() + 1.0;
-                (target.clone() * psi.log() + (target.neg() + 1.0) * one_minus.log()).neg()
+                PixelTerms::Bernoulli { log_psi: psi.clone().log(), log_one_minus: (psi.neg() + 1.0).log() }
             }
-            Pixel::Gaussian { .. } => (psi - target).square() * 0.5,
+            Pixel::Gaussian { .. } => PixelTerms::Gaussian(psi),
+        }
+    }
+
+    /// Per-pixel negative log-likelihood of the target under ψ ("intra"), [B, K, P, C].
+    pub fn intra(&self, psi: Tensor<4>, target: Tensor<4>) -> Tensor<4> {
+        self.intra_of(&self.pixel_terms(psi), target)
+    }
+
+    fn intra_of(&self, terms: &PixelTerms, target: Tensor<4>) -> Tensor<4> {
+        match terms {
+            PixelTerms::Bernoulli { log_psi, log_one_minus } => {
+                (target.clone() * log_psi.clone() + (target.neg() + 1.0) * log_one_minus.clone()).neg()
+            }
+            PixelTerms::Gaussian(psi) => (psi.clone() - target).square() * 0.5,
         }
     }
 
     /// Per-pixel divergence of ψ from the pixel prior ("inter"), [B, K, P, C].
     pub fn inter(&self, psi: Tensor<4>) -> Tensor<4> {
-        match self.pixel {
-            Pixel::Bernoulli => {
+        self.inter_of(&self.pixel_terms(psi))
+    }
+
+    fn inter_of(&self, terms: &PixelTerms) -> Tensor<4> {
+        match terms {
+            PixelTerms::Bernoulli { log_psi, log_one_minus } => {
                 // KL(Bern(p) ‖ Bern(ψ)), with 0·log 0 = 0 for the prior's end points.
                 let p = self.prior_p;
-                let psi = psi.clamp(CLIP, 1.0 - CLIP);
-                let mut kl = (psi.clone().neg() + 1.0).log() * (-(1.0 - p));
+                let mut kl = log_one_minus.clone() * (-(1.0 - p));
                 if p > 0.0 {
-                    kl = kl - psi.log() * p + p * p.ln();
+                    kl = kl - log_psi.clone() * p + p * p.ln();
                 }
-                if p < 1.0 {
+                if p > 0.0 && p < 1.0 {
                     kl = kl + (1.0 - p) * (1.0 - p).ln();
                 }
                 kl
             }
-            Pixel::Gaussian { .. } => (psi - self.prior_mu).square() * 0.5,
+            PixelTerms::Gaussian(psi) => (psi.clone() - self.prior_mu).square() * 0.5,
         }
     }
 
     /// log p(x | ψ_k) per pixel, summed over channels, [B, K, P, 1] (Gaussian up to a constant).
     pub fn log_likelihood(&self, psi: Tensor<4>, target: Tensor<4>) -> Tensor<4> {
-        self.intra(psi, target).sum_dim(3).neg()
+        sum_channels(self.intra(psi, target)).neg()
     }
 
     /// −Σ_pixels log((1/K) Σ_k p(x | ψ_k)) per image, [B], with a log-sum-exp over the slots.
@@ -179,9 +214,10 @@ impl EmSpec {
         match self.loss {
             LossKind::Nem => {
                 let gamma = self.maybe_detach(gamma);
-                let per_image = |t: Tensor<4>| t.sum_dim(3).sum_dim(2).sum_dim(1).reshape([b]);
-                let intra = per_image(gamma.clone() * self.intra(psi.clone(), target));
-                let inter = per_image((gamma.neg() + 1.0) * self.inter(psi)) * self.loss_inter_weight;
+                let per_image = |t: Tensor<4>| t.reshape([b as i32, -1]).sum_dim(1).reshape([b]);
+                let terms = self.pixel_terms(psi);
+                let intra = per_image(gamma.clone() * self.intra_of(&terms, target));
+                let inter = per_image((gamma.neg() + 1.0) * self.inter_of(&terms)) * self.loss_inter_weight;
                 StepLoss { intra, inter }
             }
             LossKind::Mixture => {

@@ -10,39 +10,54 @@ use burn::tensor::{Device, Int, Tensor};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The most images one evaluation pass unrolls when restarts run as copies of a batch.
+const MAX_RESTART_IMAGES: usize = 512;
+
 impl Nem {
     /// Unroll `restarts` times from fresh random initialisations (γ, θ jitter, noise) and keep, per
     /// image, the grouping of the run with the lowest last-step loss — as k-means keeps the best of
-    /// its `n_init` runs. The reported losses are the first run's.
+    /// its `n_init` runs. The restarts run as copies of the batch in one pass (in chunks of at most
+    /// `MAX_RESTART_IMAGES` images); the reported losses are their mean.
     pub fn unroll_best(&self, net: &InnerNet, batch: &loader::NemBatch, device: &Device, restarts: usize) -> Unrolled {
-        let mut first = self.unroll(net, batch, device, true);
         if restarts <= 1 {
-            return first;
+            return self.unroll(net, batch, device, true);
         }
-        let mut runs = vec![first.kept.take().expect("kept")];
-        runs.extend((1..restarts).map(|_| self.unroll(net, batch, device, true).kept.expect("kept")));
         let b = batch.shape[1];
-        let losses = Tensor::stack::<2>(runs.iter().map(|r| r.image_loss.clone()).collect(), 0); // [R, B]
+        let per_chunk = (MAX_RESTART_IMAGES / b).clamp(1, restarts);
+        let mut chunks = Vec::new();
+        for first in (0..restarts).step_by(per_chunk) {
+            let n = per_chunk.min(restarts - first);
+            chunks.push((n, self.unroll(net, &loader::repeat(batch, n), device, true)));
+        }
+        let mean = |f: fn(&Unrolled) -> &Tensor<1>| -> Tensor<1> {
+            chunks.iter().map(|(n, u)| f(u).clone() * (*n as f64 / restarts as f64)).reduce(|a, c| a + c).expect("a chunk")
+        };
+        let (loss, intra, inter, ub) = (mean(|u| &u.loss), mean(|u| &u.intra), mean(|u| &u.inter), mean(|u| &u.ub_loss_last));
+        let kept: Vec<Kept> = chunks.into_iter().map(|(_, u)| u.kept.expect("kept")).collect();
+        let cat4 = |f: fn(&Kept) -> &Tensor<4>| Tensor::cat(kept.iter().map(|k| f(k).clone()).collect(), 0);
+        let (psi, gamma) = (cat4(|k| &k.psi), cat4(|k| &k.gamma)); // [R·B, K, P, C]
+        let assignments = Tensor::cat(kept.iter().map(|k| k.assignments.clone()).collect(), 1); // [T, R·B, P]
+        let losses = Tensor::cat(kept.iter().map(|k| k.image_loss.clone()).collect(), 0).reshape([restarts, b]);
         let best = losses.clone().argmin(0); // [1, B]
         let r = restarts as i64;
         let chosen = Tensor::<1, Int>::arange(0..r, device).reshape([restarts, 1]).equal(best.expand([restarts, b])).float();
-        // Σ_r onehot[r, b] · x_r[b, …] over the stacked runs.
-        let pick = |xs: Vec<Tensor<4>>| -> Tensor<4> {
-            let [_, k, p, c] = xs[0].dims();
-            (Tensor::stack::<5>(xs, 0) * chosen.clone().reshape([restarts, b, 1, 1, 1])).sum_dim(0).reshape([b, k, p, c])
+        // Σ_r onehot[r, b] · x[r·B + b, …].
+        let pick = |x: Tensor<4>| -> Tensor<4> {
+            let [_, k, p, c] = x.dims();
+            (x.reshape([restarts, b, k, p, c]) * chosen.clone().reshape([restarts, b, 1, 1, 1])).sum_dim(0).reshape([b, k, p, c])
         };
-        let assign = {
-            let [t, _, p] = runs[0].assignments.dims();
-            let a = Tensor::stack::<4>(runs.iter().map(|r| r.assignments.clone().float()).collect(), 0);
-            (a * chosen.clone().reshape([restarts, 1, b, 1])).sum_dim(0).reshape([t, b, p]).int()
-        };
-        first.kept = Some(Kept {
-            assignments: assign,
-            psi: pick(runs.iter().map(|r| r.psi.clone()).collect()),
-            gamma: pick(runs.iter().map(|r| r.gamma.clone()).collect()),
-            image_loss: (losses * chosen).sum_dim(0).reshape([b]),
-        });
-        first
+        let [t, _, p] = assignments.dims();
+        let assignments = (assignments.float().reshape([t, restarts, b, p]) * chosen.clone().reshape([1, restarts, b, 1]))
+            .sum_dim(1)
+            .reshape([t, b, p])
+            .int();
+        Unrolled {
+            loss,
+            intra,
+            inter,
+            ub_loss_last: ub,
+            kept: Some(Kept { assignments, psi: pick(psi), gamma: pick(gamma), image_loss: (losses * chosen).sum_dim(0).reshape([b]) }),
+        }
     }
 
     /// Losses and grouping scores over `split` in order (partial last batch included).

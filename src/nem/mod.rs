@@ -271,7 +271,10 @@ impl Family for Nem {
             clip_global_norm: t.clip_global_norm,
             max_epoch: t.max_epoch,
             max_steps: None,
-            schedule: crate::train::Schedule::Constant,
+            schedule: match t.lr_half_life {
+                Some(half_life) => crate::train::Schedule::WarmupHalving { warmup: 0, half_life },
+                None => crate::train::Schedule::Constant,
+            },
             max_patience: Some(t.max_patience),
             log_steps: t.log_steps,
             checkpoint_steps: None,

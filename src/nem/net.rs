@@ -100,11 +100,12 @@ impl RnnCell {
             return (out, h);
         }
         let z = self.linear.forward(Tensor::cat(vec![x, h], 1));
+        let state = self.act.apply(z.clone());
         let out = match &self.ln {
-            Some(ln) => self.act.apply(ln.forward(z.clone())),
-            None => self.act.apply(z.clone()),
+            Some(ln) => self.act.apply(ln.forward(z)),
+            None => state.clone(),
         };
-        (out, self.act.apply(z))
+        (out, state)
     }
 }
 

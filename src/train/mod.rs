@@ -57,7 +57,7 @@ impl Schedule {
     pub fn lr(self, base: f64, step: u64) -> f64 {
         match self {
             Schedule::Constant => base,
-            Schedule::WarmupHalving { warmup, .. } if step <= warmup => base * step as f64 / warmup.max(1) as f64,
+            Schedule::WarmupHalving { warmup, .. } if step < warmup => base * step as f64 / warmup.max(1) as f64,
             Schedule::WarmupHalving { warmup, half_life } => {
                 base * 0.5f64.powf((step - warmup) as f64 / half_life.max(1) as f64)
             }
@@ -373,5 +373,9 @@ mod tests {
         assert!((s.lr(4e-4, 10_000) - 4e-4).abs() < 1e-12);
         assert!((s.lr(4e-4, 110_000) - 2e-4).abs() < 1e-12);
         assert_eq!(Schedule::Constant.lr(1e-3, 123), 1e-3);
+        // Without warm-up (N-EM's `training.lr_half_life`) the first step has the full rate.
+        let halving = Schedule::WarmupHalving { warmup: 0, half_life: 320 };
+        assert_eq!(halving.lr(3e-3, 0), 3e-3);
+        assert!((halving.lr(3e-3, 640) - 7.5e-4).abs() < 1e-12);
     }
 }
