@@ -115,10 +115,9 @@ impl EmSpec {
     /// [B·K, P·C].
     pub fn network_input(&self, state: &EmState, input: Tensor<4>) -> Tensor<2> {
         let k = self.k;
-        let (gamma, psi) = (state.gamma.clone(), state.psi.clone());
         // A full-range narrow still costs a zero-filled gradient copy in backward: skip it.
-        let (gamma, psi) = if self.background { (gamma.narrow(1, 0, k), psi.narrow(1, 0, k)) } else { (gamma, psi) };
-        let gamma = self.maybe_detach(gamma);
+        let slots = |t: &Tensor<4>| if self.background { t.clone().narrow(1, 0, k) } else { t.clone() };
+        let (gamma, psi) = (self.maybe_detach(slots(&state.gamma)), slots(&state.psi));
         let [b, _, p, c] = psi.dims();
         let delta = input - psi;
         (gamma * delta).reshape([b * k, p * c])
@@ -171,10 +170,6 @@ impl EmSpec {
     }
 
     /// Per-pixel divergence of ψ from the pixel prior ("inter"), [B, K, P, C].
-    pub fn inter(&self, psi: Tensor<4>) -> Tensor<4> {
-        self.inter_of(&self.pixel_terms(psi))
-    }
-
     fn inter_of(&self, terms: &PixelTerms) -> Tensor<4> {
         match terms {
             PixelTerms::Bernoulli { log_psi, log_one_minus } => {
