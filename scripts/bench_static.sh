@@ -6,10 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-10}"; shift || true
 backends=("${@:-flex ndarray wgpu}"); read -ra backends <<< "${backends[*]}"
-cargo build -q
+cargo build --release -q
 for net in network.shapes network.NEM; do
   for b in "${backends[@]}"; do
-    ./target/debug/gestalt bench with dataset.shapes "$net" nem.k=4 nem.nr_steps=15 noise.prob=0.1 \
+    ./target/release/gestalt bench with dataset.shapes "$net" nem.k=4 nem.nr_steps=15 noise.prob=0.1 \
       --steps "$steps" --backend "$b" 2>/dev/null | tail -n 1
   done
 done

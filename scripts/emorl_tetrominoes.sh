@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 iters="${1:-600}"; backend="${2:-flex}"; batch="${3:-8}"; warmup="${4:-200}"
 res="results/emorl_tetrominoes"; out="$res/run"
 rm -rf "$out"; mkdir -p "$res"
-cargo build -q
-g=./target/debug/gestalt
+cargo build --release -q
+g=./target/release/gestalt
 words=(train/tetrominoes/EMORL training.batch_size="$batch" training.iters="$iters" training.warmup="$warmup"
        training.checkpoint_freq=100 training.validation_images=64)
 start=$(date +%s)

@@ -2,7 +2,7 @@
 use crate::error::{Error, Result};
 use burn::tensor::{Device, Tensor};
 
-pub const BACKENDS: &[&str] = &["flex", "ndarray", "wgpu", "cuda"];
+pub const BACKENDS: &[&str] = &["flex", "ndarray", "wgpu", "vulkan", "cuda"];
 
 /// The device for `name`, checked with a tiny computation so that a missing adapter or driver
 /// is a one-line error rather than a panic deep inside the first training step.
@@ -14,10 +14,10 @@ pub fn device(name: &str, index: Option<usize>) -> Result<Device> {
         #[allow(deprecated)]
         "ndarray" => Device::ndarray(),
         #[cfg(feature = "wgpu")]
-        "wgpu" => Device::wgpu(match index {
-            Some(i) => burn::tensor::DeviceKind::DiscreteGpu(i),
-            None => burn::tensor::DeviceKind::DefaultDevice,
-        }),
+        "wgpu" => Device::wgpu(gpu(index)),
+        // Pinned to Vulkan, with the SPIR-V compiler rather than WGSL.
+        #[cfg(feature = "vulkan")]
+        "vulkan" => Device::vulkan(gpu(index)),
         #[cfg(feature = "cuda")]
         "cuda" => Device::cuda(index.unwrap_or(0)),
         other if BACKENDS.contains(&other) => {
@@ -31,6 +31,27 @@ pub fn device(name: &str, index: Option<usize>) -> Result<Device> {
     };
     probe(&device).map_err(|why| Error::usage(format!("backend `{name}` is not usable here: {why}")))?;
     Ok(device)
+}
+
+#[cfg(feature = "wgpu")]
+fn gpu(index: Option<usize>) -> burn::tensor::DeviceKind {
+    match index {
+        Some(i) => burn::tensor::DeviceKind::DiscreteGpu(i),
+        None => burn::tensor::DeviceKind::DefaultDevice,
+    }
+}
+
+/// The devices of `n` model replicas: `n` times the CPU for flex and ndarray (a thread each),
+/// GPUs `index`.. `index + n − 1` for the GPU backends.
+pub fn devices(name: &str, index: Option<usize>, n: usize) -> Result<Vec<Device>> {
+    if n == 0 {
+        return Err(Error::usage("training.devices must be at least 1"));
+    }
+    if matches!(name, "flex" | "ndarray") || n == 1 {
+        return Ok(vec![device(name, index)?; n]);
+    }
+    let first = index.unwrap_or(0);
+    (first..first + n).map(|i| device(name, Some(i))).collect()
 }
 
 fn probe(device: &Device) -> std::result::Result<(), String> {

@@ -47,6 +47,7 @@ fn bad_input_is_one_line_and_exit_status_two() {
     assert_usage_error(&["info", "with", "dataset.shapes", "--backend", "tpu"], "unknown backend `tpu`");
     assert_usage_error(&["info", "with", "nem.loss_step_weights=[1,2]"], "loss_step_weights");
     assert_usage_error(&["info", "with", "training.optimizer=adamax"], "adamax");
+    assert_usage_error(&["bench", "with", "dataset.shapes24", "--devices", "0"], "training.devices must be at least 1");
     let data = tmpdir("missing");
     let path = format!("dataset.path={}", data.display());
     assert_usage_error(&["train", "with", "dataset.generate=false", &path, "--out", data.join("run").to_str().unwrap()], "does not exist");
@@ -61,6 +62,50 @@ fn a_malformed_data_file_is_a_clear_error() {
     let o = gestalt(&args("train", &words, &["--out", out.to_str().unwrap(), "--quiet"]));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("shapes.h5"), "{}", stderr(&o));
+}
+
+/// Truncated or overwritten data files, and a batch larger than its split, fail with one line and
+/// exit status 2 before the run directory exists.
+#[test]
+fn bad_data_writes_nothing() {
+    let data = tmpdir("corrupt");
+    let words = tiny_words(&data);
+    let o = gestalt(&args("generate", &words, &[]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = data.join("shapes.h5");
+    let good = std::fs::read(&file).unwrap();
+    let n = good.len();
+    let out = data.join("run");
+    let out_arg = out.to_str().unwrap().to_string();
+    let train = |extra: &[&str]| gestalt(&args("train", &words, &[&["--out", &out_arg, "--quiet"], extra].concat()));
+    // Cuts through the header, each split's data and the end; zeroed blocks at the same places.
+    let mut broken: Vec<(String, Vec<u8>)> = Vec::new();
+    for frac in [0.001, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.999] {
+        let at = ((n as f64 * frac) as usize).max(1);
+        broken.push((format!("cut at {at}"), good[..at].to_vec()));
+    }
+    for at in [0, 8, 64, 512, 2048] {
+        let mut b = good.clone();
+        b[at..(at + 256).min(n)].fill(0xA5);
+        broken.push((format!("bytes {at}.. overwritten"), b));
+    }
+    for (what, bytes) in broken {
+        std::fs::write(&file, &bytes).unwrap();
+        let o = train(&[]);
+        if o.status.success() {
+            let _ = std::fs::remove_dir_all(&out); // the bytes held no metadata the read needs
+            continue;
+        }
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{what}: one line: {err:?}");
+        assert!(!out.exists(), "{what}: a run directory was left behind ({err})");
+    }
+    std::fs::write(&file, &good).unwrap();
+    let o = train(&["training.batch_size=97"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fewer than training.batch_size=97"), "{}", stderr(&o));
+    assert!(!out.exists(), "a batch larger than its split left a run directory");
 }
 
 #[test]
@@ -129,20 +174,28 @@ fn valid_losses(run: &std::path::Path) -> Vec<f64> {
 
 #[test]
 fn resume_continues_exactly_as_an_uninterrupted_run() {
-    let data = tmpdir("resume");
-    let words = tiny_words(&data);
-    let (a, b) = (data.join("a"), data.join("b"));
-    let o = gestalt(&args("train", &words, &["--out", a.to_str().unwrap(), "--quiet"]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let mut one = words.clone();
-    one.push("training.max_epoch=1".into());
-    let o = gestalt(&args("train", &one, &["--out", b.to_str().unwrap(), "--quiet"]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = gestalt(&args("train", &words, &["--out", b.to_str().unwrap(), "--quiet", "--resume"]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let (la, lb) = (valid_losses(&a), valid_losses(&b));
-    assert_eq!(la.len(), 2);
-    assert_eq!(la, lb, "resumed run's validation losses equal the uninterrupted run's");
+    // With one model replica, and with two sharing each batch (`--devices 2`).
+    for devices in ["1", "2"] {
+        let data = tmpdir(&format!("resume-{devices}"));
+        let words = tiny_words(&data);
+        let (a, b) = (data.join("a"), data.join("b"));
+        let train = |words: &[String], out: &std::path::Path, resume: bool| {
+            let mut extra = vec!["--out", out.to_str().unwrap(), "--quiet", "--devices", devices];
+            if resume {
+                extra.push("--resume");
+            }
+            let o = gestalt(&args("train", words, &extra));
+            assert!(o.status.success(), "{}", stderr(&o));
+        };
+        train(&words, &a, false);
+        let mut one = words.clone();
+        one.push("training.max_epoch=1".into());
+        train(&one, &b, false);
+        train(&words, &b, true);
+        let (la, lb) = (valid_losses(&a), valid_losses(&b));
+        assert_eq!(la.len(), 2);
+        assert_eq!(la, lb, "{devices} replica(s): resumed run's validation losses equal the uninterrupted run's");
+    }
 }
 
 #[test]

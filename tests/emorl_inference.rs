@@ -3,6 +3,7 @@
 use burn::tensor::{Device, Distribution, FloatDType, Tensor, TensorData};
 use gestalt::emorl::inference::{GecoTerm, InferCfg, PriorKind};
 use gestalt::emorl::model::{DecoderKind, EmorlNet, NetShape, Posterior};
+use gestalt::train::Shard;
 
 fn cfg(k: usize) -> InferCfg {
     InferCfg { k, layers: 2, refinement: 2, sigma: 0.3, gmm: false, kl_beta: 1.0, image: [6, 6], prior: PriorKind::ReversedPlusPlus }
@@ -33,7 +34,7 @@ fn a_full_pass_has_one_step_per_refinement_and_weighted_total() {
     d.seed(1);
     let m = net(&d, DecoderKind::Small);
     let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Uniform(-1.0, 1.0), &d);
-    let out = m.infer(x, &cfg(3), None);
+    let out = m.infer(x, &cfg(3), None, &Shard::whole(1, 2));
     assert_eq!(out.steps.len(), 3);
     assert_eq!(out.deltas.len(), 2);
     assert_eq!(out.attention.len(), 2);
@@ -66,7 +67,7 @@ fn the_refinement_gradient_input_matches_finite_differences() {
     let eps = Tensor::<2>::random([rows, 3], Distribution::Normal(0.0, 1.0), &d);
     let prior = Posterior { mu: eps.clone() * 0.3, s: eps.clone() * 0.2 };
     let geco = GecoTerm { weight: Tensor::full([1], 1.7, &d), target: -10.0, c_ema: Tensor::full([1], -3.0, &d) };
-    let g: Vec<f64> = m.loss_gradient(&post(&lam), &eps, Some(&prior), None, &x01, &c, Some(&geco)).into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+    let g: Vec<f64> = m.loss_gradient(&post(&lam), &eps, Some(&prior), None, &x01, &c, Some(&geco), 1.0).into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
     // The λ-dependent part of the GECO loss: β·mean KL + sp(ζ)·mean NLL.
     let f = |v: &[f64]| -> f64 {
         let q = post(v);
@@ -94,8 +95,8 @@ fn the_prior_ablations_change_the_kl_terms_they_should() {
     let m = net(&d, DecoderKind::Small);
     let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Uniform(-1.0, 1.0), &d);
     let kls = |prior: PriorKind| -> Vec<f64> {
-        d.seed(4); // the same noise for every variant
-        let out = m.infer(x.clone(), &InferCfg { prior, ..cfg(3) }, None);
+        // The same noise for every variant.
+        let out = m.infer(x.clone(), &InferCfg { prior, ..cfg(3) }, None, &Shard::whole(4, 2));
         out.steps.iter().map(|s| s.kl.clone().sum().into_scalar::<f64>()).collect()
     };
     let (pp, rev, bu) = (kls(PriorKind::ReversedPlusPlus), kls(PriorKind::Reversed), kls(PriorKind::BottomUp));

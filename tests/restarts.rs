@@ -3,7 +3,8 @@ use burn::tensor::Device;
 use gestalt::config;
 use gestalt::data::loader::{self, NemBatch};
 use gestalt::nem::Nem;
-use gestalt::train::Family;
+use gestalt::train::{Family, Shard};
+use gestalt::util::derive_seed;
 
 fn vals(t: burn::tensor::Tensor<1>) -> Vec<f64> {
     t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
@@ -24,11 +25,11 @@ fn restarts_keep_each_images_lowest_loss_run() {
         features: (0..6 * 576).map(|i| if (i * 7) % 11 < 3 { 1.0 } else { 0.0 }).collect(),
         groups: None,
     };
-    // The restarts are copies of the batch in one pass: unroll those copies with the same draws.
-    d.seed(5);
-    let runs = nem.unroll(&net, &loader::repeat(&batch, 4), &d, true).kept.unwrap();
-    d.seed(5);
-    let best = nem.unroll_best(&net, &batch, &d, 4).kept.unwrap();
+    // The restarts are copies of the batch in one pass: unroll those copies with the same draws
+    // (one chunk, from restart 0).
+    let shard = Shard::whole(derive_seed(5, &[0]), 24);
+    let runs = nem.unroll(&net, &loader::repeat(&batch, 4), &shard, &d, true).kept.unwrap();
+    let best = nem.unroll_best(&net, &batch, 5, &d, 4).kept.unwrap();
     let (all, kept) = (vals(runs.image_loss), vals(best.image_loss));
     let ints = |t: burn::tensor::Tensor<3, burn::tensor::Int>| t.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
     assert_eq!(best.assignments.dims(), [3, 6, 576]);

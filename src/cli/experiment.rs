@@ -7,11 +7,17 @@ use crate::nem::Nem;
 use crate::train::{Family, checkpoint::Checkpoint};
 use burn::tensor::Device;
 use serde_json::{Map, Value, json};
-use std::path::Path;
+use burn::module::Module;
+use std::path::{Path, PathBuf};
 
 pub trait Experiment: Family {
-    /// Make sure the data files exist (generating them when allowed), before anything is written.
+    /// The data file, generated first when missing and allowed (`gestalt generate`).
+    fn generate(&self) -> Result<PathBuf>;
+    /// Every check a run can fail on its config or its data, before anything is written: each
+    /// split it will read is read (and kept), and batches fit in their splits.
     fn prepare(&self) -> Result<()>;
+    /// The model as `info` prints it, and its summary line.
+    fn info(&self, device: &Device) -> Result<(String, Value)>;
     /// The network of checkpoint `ckpt`, with the family's state restored.
     fn load_net(&self, ckpt: &Path, device: &Device) -> Result<Self::Model>;
     /// The run's pictures under `dir/viz`.
@@ -42,14 +48,35 @@ pub fn family(r: &Resolved) -> Result<Model> {
     }
 }
 
+/// `with_family!(model, m => expr)`: `expr` with `m` bound to the family's [`Experiment`]. The one
+/// place that lists the families' variants; a new family adds a line here and one in [`family`].
+macro_rules! with_family {
+    ($model:expr, $m:ident => $body:expr) => {
+        match $model {
+            $crate::cli::experiment::Model::Nem($m) => $body,
+            $crate::cli::experiment::Model::Emorl($m) => $body,
+        }
+    };
+}
+pub(crate) use with_family;
+
 /// Scores as a JSON object.
 fn object(scores: impl IntoIterator<Item = (String, f64)>) -> Map<String, Value> {
     scores.into_iter().map(|(k, v)| (k, json!(v))).collect()
 }
 
 impl Experiment for Nem {
+    fn generate(&self) -> Result<PathBuf> {
+        self.data_file()
+    }
+
     fn prepare(&self) -> Result<()> {
-        self.data_file().map(drop)
+        self.check_data()
+    }
+
+    fn info(&self, device: &Device) -> Result<(String, Value)> {
+        let model = self.build_model(device)?;
+        Ok((model.to_string(), json!({ "family": "nem", "trainable_parameters": model.num_params() })))
     }
 
     fn load_net(&self, ckpt: &Path, device: &Device) -> Result<Self::Model> {
@@ -84,11 +111,20 @@ impl Experiment for Nem {
 }
 
 impl Experiment for Emorl {
-    /// Both files (a train config's test images feed validation and pictures), before anything
-    /// is written.
+    /// The train file (a generator writes its test file beside it).
+    fn generate(&self) -> Result<PathBuf> {
+        Ok(self.file(false)?.0)
+    }
+
     fn prepare(&self) -> Result<()> {
-        self.file(false)?;
-        self.file(true).map(drop)
+        self.check_data()
+    }
+
+    fn info(&self, device: &Device) -> Result<(String, Value)> {
+        let model = self.build_model(device);
+        // The original also counts GECO's two scalars (C_ema, ζ) as parameters without gradient.
+        let line = json!({ "family": "emorl", "trainable_parameters": model.num_params(), "geco_scalars": 2 });
+        Ok((model.to_string(), line))
     }
 
     fn load_net(&self, ckpt: &Path, device: &Device) -> Result<Self::Model> {

@@ -14,8 +14,7 @@ mod experiment;
 use crate::config::{self, Resolved};
 use crate::error::{Error, Result};
 use crate::train::{self, RunDir};
-use experiment::{Experiment, Model, family};
-use burn::module::Module;
+use experiment::{Experiment, family, with_family};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -49,7 +48,7 @@ pub enum Command {
 pub struct VizArgs {
     /// The run directory.
     pub dir: PathBuf,
-    /// flex (default CPU), ndarray, wgpu or cuda.
+    /// flex (default CPU), ndarray, wgpu, vulkan or cuda.
     #[arg(long, default_value = "flex")]
     pub backend: String,
     /// Device index for GPU backends.
@@ -62,7 +61,7 @@ pub struct Common {
     /// `with` followed by config names and key=value overrides.
     #[arg(num_args = 0.., allow_hyphen_values = false)]
     pub words: Vec<String>,
-    /// flex (default CPU), ndarray, wgpu or cuda.
+    /// flex (default CPU), ndarray, wgpu, vulkan or cuda.
     #[arg(long, default_value = "flex")]
     pub backend: String,
     /// Device index for GPU backends.
@@ -74,6 +73,10 @@ pub struct Common {
     /// Overrides the config's `seed`.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Model replicas sharing each batch (overrides `training.devices`): CPU threads on flex,
+    /// GPUs 0..N−1 on wgpu, vulkan and cuda.
+    #[arg(long)]
+    pub devices: Option<usize>,
     /// No progress bar or per-epoch lines.
     #[arg(long)]
     pub quiet: bool,
@@ -83,6 +86,10 @@ pub struct Common {
     /// Steps to time (bench).
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
+    /// The optimiser step the bench starts at (bench): schedules read it, e.g. EMORL's GECO
+    /// form from step 1001 (`--start-step 1001`, as the PyTorch reference's bench).
+    #[arg(long, default_value_t = 0)]
+    pub start_step: u64,
 }
 
 impl Common {
@@ -91,6 +98,9 @@ impl Common {
         let mut w: Vec<String> = self.words.iter().skip_while(|w| *w == "with").cloned().collect();
         if let Some(s) = self.seed {
             w.push(format!("seed={s}"));
+        }
+        if let Some(n) = self.devices {
+            w.push(format!("training.devices={n}"));
         }
         w
     }
@@ -108,33 +118,23 @@ pub fn run(cli: Cli) -> Result<()> {
             say!("{}", serde_json::to_string_pretty(&r.value).unwrap());
             Ok(())
         }
-        Command::Info(c) => info(&c),
+        Command::Info(c) => {
+            let device = crate::backend::device(&c.backend, c.device)?;
+            let (model, line) = with_family!(family(&c.resolve()?)?, m => m.info(&device))?;
+            say!("{model}");
+            say!("{line}");
+            Ok(())
+        }
         Command::Generate(c) => {
-            let r = c.resolve()?;
-            let path = match family(&r)? {
-                Model::Nem(nem) => nem.data_file()?,
-                Model::Emorl(e) => {
-                    let d = &e.cfg.dataset;
-                    crate::data::ensure_emorl_file(&d.data_path, &d.h5_path, d.generate, d.seed, [d.sizes.train, d.sizes.test])?
-                }
-            };
+            let path = with_family!(family(&c.resolve()?)?, m => m.generate())?;
             say!("{}", json!({ "dataset": path }));
             Ok(())
         }
-        Command::Train(c) => match family(&c.resolve()?)? {
-            Model::Nem(m) => train_cmd(&c, &m),
-            Model::Emorl(m) => train_cmd(&c, &m),
-        },
-        Command::Evaluate(c) => match family(&c.resolve()?)? {
-            Model::Nem(m) => evaluate_cmd(&c, &m),
-            Model::Emorl(m) => evaluate_cmd(&c, &m),
-        },
+        Command::Train(c) => with_family!(family(&c.resolve()?)?, m => train_cmd(&c, &m)),
+        Command::Evaluate(c) => with_family!(family(&c.resolve()?)?, m => evaluate_cmd(&c, &m)),
         Command::Bench(c) => {
             let r = c.resolve()?;
-            match family(&r)? {
-                Model::Nem(m) => bench::bench(&c, &r, &m),
-                Model::Emorl(m) => bench::bench(&c, &r, &m),
-            }
+            with_family!(family(&r)?, m => bench::bench(&c, &r, &m))
         }
         Command::Viz(v) => viz_cmd(&v),
     }
@@ -149,30 +149,10 @@ fn viz_cmd(v: &VizArgs) -> Result<()> {
         )));
     }
     let device = crate::backend::device(&v.backend, v.device)?;
-    match family(&config::resolve(&[config.display().to_string()])?)? {
-        Model::Nem(m) => m.draw(&m.load_net(&best, &device)?, &v.dir, &device)?,
-        Model::Emorl(m) => m.draw(&m.load_net(&best, &device)?, &v.dir, &device)?,
-    }
+    with_family!(family(&config::resolve(&[config.display().to_string()])?)?, m => {
+        m.draw(&m.load_net(&best, &device)?, &v.dir, &device)?
+    });
     say!("{}", json!({ "viz": v.dir.join("viz") }));
-    Ok(())
-}
-
-fn info(c: &Common) -> Result<()> {
-    let r = c.resolve()?;
-    let device = crate::backend::device(&c.backend, c.device)?;
-    match family(&r)? {
-        Model::Nem(nem) => {
-            let model = nem.build_model(&device)?;
-            say!("{model}");
-            say!("{}", json!({ "family": "nem", "trainable_parameters": model.num_params() }));
-        }
-        Model::Emorl(e) => {
-            let model = e.build_model(&device);
-            say!("{model}");
-            // The original also counts GECO's two scalars (C_ema, ζ) as parameters without gradient.
-            say!("{}", json!({ "family": "emorl", "trainable_parameters": model.num_params(), "geco_scalars": 2 }));
-        }
-    }
     Ok(())
 }
 
@@ -215,14 +195,15 @@ fn train_cmd<E: Experiment>(c: &Common, exp: &E) -> Result<()> {
             out.display()
         )));
     }
-    let device = crate::backend::device(&c.backend, c.device)?;
-    exp.prepare()?; // a missing or ungeneratable dataset fails before anything is written
+    let devices = crate::backend::devices(&c.backend, c.device, exp.settings().devices)?;
+    let device = devices[0].clone();
+    exp.prepare()?; // bad or missing data fails before anything is written
     std::fs::create_dir_all(&out)?;
     config::write_json(&out.join("config.json"), &run_config_json(&r, &c.backend))?;
     if !c.quiet {
         eprintln!("run directory {}", out.display());
     }
-    let best = train::train(exp, &run, &device, c.resume, c.quiet)?;
+    let best = train::train(exp, &run, &devices, c.resume, c.quiet)?;
     let model = exp.load_net(&best, &device)?;
     exp.draw(&model, &out, &device)?;
     report(exp, &model, &best, &out, &device)

@@ -128,6 +128,19 @@ pub struct EmorlBatch {
     pub mask_hw: [usize; 2],
 }
 
+impl crate::train::Batch for EmorlBatch {
+    fn len(&self) -> usize {
+        self.shape[0]
+    }
+
+    fn slice(&self, start: usize, n: usize) -> Self {
+        let [_, c, h, w] = self.shape;
+        let per_mask = self.e * self.mask_hw[0] * self.mask_hw[1];
+        let masks = if self.masks.is_empty() { Vec::new() } else { self.masks[start * per_mask..][..n * per_mask].to_vec() };
+        EmorlBatch { shape: [n, c, h, w], imgs: self.imgs[start * c * h * w..][..n * c * h * w].to_vec(), masks, ..*self }
+    }
+}
+
 /// The images `indices` of a split, channels first (masks only if the split holds them).
 pub fn gather(split: &EmorlSplit, indices: &[usize]) -> EmorlBatch {
     let p = split.h * split.w;

@@ -31,7 +31,12 @@ pub fn batch_starts(limit: usize, b: usize, shuffle_seed: Option<u64>) -> Vec<(u
 
 /// Cut samples [start, start + n) and the first `frames` frames out of a split.
 pub fn slice(split: &NemSplit, start: usize, n: usize, frames: usize) -> NemBatch {
-    let [t, total, h, w, c] = split.shape;
+    cut(split.shape, &split.features, split.groups.as_deref(), start, n, frames)
+}
+
+/// Samples [start, start + n) and the first `frames` frames of time-major (T, N, H, W, C) data.
+fn cut(shape: [usize; 5], features: &[f32], groups: Option<&[f32]>, start: usize, n: usize, frames: usize) -> NemBatch {
+    let [t, total, h, w, c] = shape;
     let frames = frames.min(t);
     let cut = |data: &[f32], ch: usize| -> Vec<f32> {
         let per = h * w * ch;
@@ -39,10 +44,16 @@ pub fn slice(split: &NemSplit, start: usize, n: usize, frames: usize) -> NemBatc
             .flat_map(|f| data[(f * total + start) * per..][..n * per].iter().copied())
             .collect()
     };
-    NemBatch {
-        shape: [frames, n, h, w, c],
-        features: cut(&split.features, c),
-        groups: split.groups.as_ref().map(|g| cut(g, 1)),
+    NemBatch { shape: [frames, n, h, w, c], features: cut(features, c), groups: groups.map(|g| cut(g, 1)) }
+}
+
+impl crate::train::Batch for NemBatch {
+    fn len(&self) -> usize {
+        self.shape[1]
+    }
+
+    fn slice(&self, start: usize, n: usize) -> Self {
+        cut(self.shape, &self.features, self.groups.as_deref(), start, n, self.shape[0])
     }
 }
 

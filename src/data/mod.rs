@@ -115,3 +115,11 @@ pub fn ensure_emorl_file(dir: &str, h5_path: &str, generate: bool, seed: u64, si
     eprintln!("generated {stem}.h5 and {stem}_test.h5 in {dir} ({train}/{test} images, dataset.seed={seed}) in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(path)
 }
+
+/// A batch of `batch` samples must fit in the split (the last partial batch is dropped).
+pub fn batch_fits(split: &str, len: usize, key: &str, batch: usize) -> Result<()> {
+    if len < batch {
+        return Err(Error::usage(format!("the {split} split has {len} samples, fewer than {key}={batch}")));
+    }
+    Ok(())
+}

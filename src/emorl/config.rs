@@ -124,6 +124,8 @@ pub struct TrainingCfg {
     /// gestalt: the first test images, scored (FG-ARI, MSE, KL) at each checkpoint and epoch end
     /// for the validation curve; 0: none. The score after training takes `test.num_images_to_process`.
     pub validation_images: usize,
+    /// gestalt: model replicas sharing each batch, one per device (`--devices`).
+    pub devices: usize,
 }
 
 impl EmorlConfig {

@@ -10,8 +10,8 @@ use crate::config::Resolved;
 use crate::data::emorl::{EmorlBatch, EmorlSplit, gather, read_emorl};
 use crate::data::loader::Prefetch;
 use crate::error::{Error, Result};
-use crate::train::{Family, LoopSettings, Losses, RunLog, Schedule, Scores, optim::OptimParams};
-use crate::util::rng;
+use crate::train::{Family, LoopSettings, Losses, RunLog, Schedule, Scores, Shard, optim::OptimParams};
+use crate::util::{derive_seed, rng};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
@@ -199,14 +199,39 @@ impl Emorl {
         self.load(true, Some(n))
     }
 
-    /// Both stages on a batch with I = `refinement`, at training step `step` (None: test time).
-    pub fn infer(&self, model: &EmorlNet, batch: &EmorlBatch, refinement: usize, step: Option<u64>, device: &Device) -> Inference {
+    /// The first `n` test images, kept: the validation curve's images.
+    fn valid_split(&self, n: usize) -> Result<Arc<EmorlSplit>> {
+        if let Some(s) = self.valid.get() {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(self.test_split(n)?);
+        Ok(self.valid.get_or_init(|| s).clone())
+    }
+
+    /// Both files read now (the training images and the validation and test images are kept or
+    /// checked), with a batch that fits: bad data fails before a run writes anything.
+    pub fn check_data(&self) -> Result<()> {
+        let train = self.train_split()?;
+        crate::data::batch_fits("train", train.n, "training.batch_size", self.cfg.training.batch_size)?;
+        let n = self.cfg.training.validation_images;
+        if n > 0 {
+            self.valid_split(n)?;
+        }
+        if self.cfg.test.num_images_to_process > n {
+            self.test_split(self.cfg.test.num_images_to_process)?;
+        }
+        Ok(())
+    }
+
+    /// Both stages on a batch, the samples of `shard`, with I = `refinement`, at training step
+    /// `step` (None: test time).
+    pub fn infer(&self, model: &EmorlNet, batch: &EmorlBatch, refinement: usize, step: Option<u64>, shard: &Shard, device: &Device) -> Inference {
         let x = Tensor::<4>::from_data(TensorData::new(batch.imgs.clone(), batch.shape), device);
         let geco = match step {
             Some(s) => self.train_geco(s),
             None => self.test_geco(),
         };
-        model.infer(x, &self.infer_cfg(refinement), geco.as_ref())
+        model.infer(x, &self.infer_cfg(refinement), geco.map(|g| g.to_device(device)).as_ref(), shard)
     }
 
     /// FG-ARI, MSE and KL of each of `split`'s images at test-time I (`test_refinement`),
@@ -220,7 +245,8 @@ impl Emorl {
         while start < split.n {
             let n = batch_size.min(split.n - start);
             let batch = gather(split, &(start..start + n).collect::<Vec<_>>());
-            let inf = self.infer(&model, &batch, self.test_refinement(), None, &ad);
+            let shard = Shard::whole(derive_seed(self.cfg.seed, &[u64::MAX - 1, start as u64]), n);
+            let inf = self.infer(&model, &batch, self.test_refinement(), None, &shard, &ad);
             let last = inf.steps.last().expect("step 0");
             let x01 = (Tensor::<4>::from_data(TensorData::new(batch.imgs.clone(), batch.shape), &ad) + 1.0) / 2.0;
             let host = |t: Tensor<1>| -> Vec<f64> { t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap() };
@@ -277,6 +303,7 @@ impl Family for Emorl {
             log_steps: t.tensorboard_freq as usize,
             checkpoint_steps: (t.checkpoint_freq > 0).then_some(t.checkpoint_freq),
             seed: self.cfg.seed,
+            devices: self.cfg.training.devices,
             net_path: (t.load_from_checkpoint && !t.checkpoint.is_empty()).then(|| t.checkpoint.clone()),
             progress_bar: t.tqdm,
         }
@@ -290,9 +317,7 @@ impl Family for Emorl {
     fn train_batches(&self, epoch: usize) -> Result<Box<dyn ExactSizeIterator<Item = EmorlBatch>>> {
         let data = self.train_split()?;
         let b = self.cfg.training.batch_size;
-        if data.n < b {
-            return Err(Error::usage(format!("the training split has {} images, fewer than training.batch_size={b}", data.n)));
-        }
+        crate::data::batch_fits("train", data.n, "training.batch_size", b)?;
         // A fresh permutation each epoch, the last partial batch dropped (DistributedSampler).
         let mut order: Vec<usize> = (0..data.n).collect();
         order.shuffle(&mut rng(self.cfg.seed, &[epoch as u64]));
@@ -300,10 +325,11 @@ impl Family for Emorl {
         Ok(Box::new(Prefetch::new(batches.into_iter().map(move |idx| gather(&data, &idx)), 4)))
     }
 
-    fn loss(&self, model: &EmorlNet, batch: &EmorlBatch, step: u64, device: &Device) -> Losses {
-        let inf = self.infer(model, batch, self.refinement_at(step), Some(step), device);
+    fn loss(&self, model: &EmorlNet, batch: &EmorlBatch, step: u64, shard: &Shard, device: &Device) -> Losses {
+        let inf = self.infer(model, batch, self.refinement_at(step), Some(step), shard, device);
         let last = inf.steps.last().expect("step 0");
-        let mut logged = vec![("nll".to_string(), last.nll.clone().mean()), ("kl".to_string(), last.kl.clone().mean())];
+        let share = |t: &Tensor<1>| t.clone().mean() * shard.share();
+        let mut logged = vec![("nll".to_string(), share(&last.nll)), ("kl".to_string(), share(&last.kl))];
         for (i, d) in inf.deltas.into_iter().enumerate() {
             logged.push((format!("norm_delta_lambda_{}", i + 1), d));
         }
@@ -325,12 +351,8 @@ impl Family for Emorl {
         if split == "train" || n == 0 {
             return Ok(Scores::new());
         }
-        if self.valid.get().is_none() {
-            let s = Arc::new(self.test_split(n)?);
-            let _ = self.valid.set(s);
-        }
-        let images = self.valid.get().expect("set above");
-        Ok(self.score(model, images, self.cfg.training.batch_size, device)?.summary())
+        let images = self.valid_split(n)?;
+        Ok(self.score(model, &images, self.cfg.training.batch_size, device)?.summary())
     }
 
     fn criterion(&self) -> Option<&'static str> {

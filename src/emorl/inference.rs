@@ -9,6 +9,7 @@ use super::model::{EmorlNet, Posterior};
 use crate::nn::{TORCH_LN_EPS, normalize};
 use burn::module::Module;
 use burn::tensor::activation::elu;
+use crate::train::Shard;
 use burn::tensor::Tensor;
 
 /// What inference needs besides the network (the original's `Net.*` and dataset keys).
@@ -52,6 +53,13 @@ pub struct GecoTerm {
     pub c_ema: Tensor<1>,
 }
 
+impl GecoTerm {
+    /// The term on a replica's device.
+    pub fn to_device(self, device: &burn::tensor::Device) -> Self {
+        GecoTerm { weight: self.weight.to_device(device), c_ema: self.c_ema.to_device(device), ..self }
+    }
+}
+
 /// One inference step's outputs: NLL and KL per image, the step's loss, the reconstruction.
 pub struct Step {
     pub nll: Tensor<1>,
@@ -71,21 +79,23 @@ pub struct Inference {
     pub attention: Vec<Tensor<3>>,
     /// Stage 1's posteriors q_0 … q_{L−1} (pictures decode the lower layers).
     pub layers: Vec<Posterior>,
-    /// Mean ‖δ‖₂ over slots of each refinement step.
+    /// Mean ‖δ‖₂ over slots of each refinement step (the shard's share of it).
     pub deltas: Vec<Tensor<1>>,
 }
 
-/// The loss of a step from its per-image NLL and KL. With GECO active its value is
-/// β KL − sp(ζ) C_ema and its gradient β ∂KL + sp(ζ) ∂NLL.
-pub fn step_loss(nll: Tensor<1>, kl: Tensor<1>, kl_beta: f64, geco: Option<&GecoTerm>) -> Tensor<1> {
-    match geco {
+/// The loss of a step from its per-image NLL and KL, times `share` (a shard's part of the batch,
+/// so that the shards' losses and gradients add up to the whole batch's). With GECO active its
+/// value is β KL − sp(ζ) C_ema and its gradient β ∂KL + sp(ζ) ∂NLL.
+pub fn step_loss(nll: Tensor<1>, kl: Tensor<1>, kl_beta: f64, geco: Option<&GecoTerm>, share: f64) -> Tensor<1> {
+    let loss = match geco {
         None => (nll + kl * kl_beta).mean(),
         Some(g) => {
             let c_t = nll.mean().neg() + g.target;
             let lagged = (c_t.clone().neg() + g.c_ema.clone()).detach();
             kl.mean() * kl_beta - (c_t + lagged) * g.weight.clone()
         }
-    }
+    };
+    loss * share
 }
 
 /// A step's reconstruction, NLL and KL per image.
@@ -118,7 +128,7 @@ impl EmorlNet {
     }
 
     /// ∂(the λ-dependent part of a step's loss)/∂λ at λ = q, as a constant [N·K, 2D].
-    pub fn loss_gradient(&self, q: &Posterior, eps: &Tensor<2>, prior: Option<&Posterior>, below: Option<(&Posterior, &Tensor<2>)>, x01: &Tensor<4>, cfg: &InferCfg, geco: Option<&GecoTerm>) -> Tensor<2> {
+    pub fn loss_gradient(&self, q: &Posterior, eps: &Tensor<2>, prior: Option<&Posterior>, below: Option<(&Posterior, &Tensor<2>)>, x01: &Tensor<4>, cfg: &InferCfg, geco: Option<&GecoTerm>, share: f64) -> Tensor<2> {
         let d = q.mu.dims()[1];
         let lambda = Tensor::cat(vec![q.mu.clone(), q.s.clone()], 1).detach().require_grad();
         let rows = lambda.dims()[0];
@@ -127,15 +137,17 @@ impl EmorlNet {
         let prior = prior.map(detach);
         let below = below.map(|(p, e)| (detach(p), e.clone()));
         let s = self.score(&qd, eps, prior.as_ref(), below.as_ref().map(|(p, e)| (p, e)), x01, cfg);
-        let grads = step_loss(s.nll, s.kl, cfg.kl_beta, geco).backward();
+        let grads = step_loss(s.nll, s.kl, cfg.kl_beta, geco, share).backward();
         lambda.grad(&grads).expect("λ takes part in the loss").detach()
     }
 
-    /// Both stages on images x [N, 3, H, W] in [−1, 1].
-    pub fn infer(&self, x: Tensor<4>, cfg: &InferCfg, geco: Option<&GecoTerm>) -> Inference {
+    /// Both stages on images x [N, 3, H, W] in [−1, 1], the samples of `shard`: its draws, and
+    /// losses that are its share of the whole batch's.
+    pub fn infer(&self, x: Tensor<4>, cfg: &InferCfg, geco: Option<&GecoTerm>, shard: &Shard) -> Inference {
+        let share = shard.share();
         let x01 = (x.clone() + 1.0) / 2.0;
         let (keys, values) = self.encoder.forward(x);
-        let stage1 = self.hvae.forward(keys, values, cfg.k, cfg.layers);
+        let stage1 = self.hvae.forward(keys, values, cfg.k, cfg.layers, shard);
         let qs = stage1.posteriors;
         let last = qs.last().expect("at least one stochastic layer").clone();
         let mut kl_rest = Tensor::<1>::zeros([x01.dims()[0]], &x01.device());
@@ -144,7 +156,7 @@ impl EmorlNet {
         let (mut p_star, mut prior_of_last, mut below_of_last) = (None, None, None);
         if cfg.prior == PriorKind::BottomUp {
             for l in 0..cfg.layers {
-                let p = (l > 0).then(|| self.prior.forward(qs[l - 1].sample()));
+                let p = (l > 0).then(|| self.prior.forward(qs[l - 1].sample(shard)));
                 if l + 1 == cfg.layers {
                     prior_of_last = p;
                 } else {
@@ -153,7 +165,7 @@ impl EmorlNet {
             }
         } else {
             for l in (0..cfg.layers - 1).rev() {
-                let eps = qs[l + 1].noise();
+                let eps = qs[l + 1].noise(shard);
                 let p_l = self.prior.forward(qs[l + 1].sample_with(&eps));
                 if l + 1 == cfg.layers - 1 {
                     below_of_last = Some((qs[l].clone(), eps));
@@ -165,11 +177,11 @@ impl EmorlNet {
                 }
             }
         }
-        let eps0 = last.noise();
+        let eps0 = last.noise(shard);
         let below = below_of_last.as_ref().map(|(p, e)| (p, e));
         let s0 = self.score(&last, &eps0, prior_of_last.as_ref(), below, &x01, cfg);
         let kl0 = s0.kl + kl_rest;
-        let mut steps = vec![Step { loss: step_loss(s0.nll.clone(), kl0.clone(), cfg.kl_beta, geco), nll: s0.nll, kl: kl0, rgb: s0.rgb, log_masks: s0.log_masks }];
+        let mut steps = vec![Step { loss: step_loss(s0.nll.clone(), kl0.clone(), cfg.kl_beta, geco, share), nll: s0.nll, kl: kl0, rgb: s0.rgb, log_masks: s0.log_masks }];
 
         let (mut q, mut eps, mut prior, mut below) = (last, eps0, prior_of_last, below_of_last);
         let d = q.mu.dims()[1];
@@ -180,22 +192,22 @@ impl EmorlNet {
         // pass their gradients, which would be thrown away.
         let frozen = if cfg.refinement > 0 { Some(self.clone().no_grad()) } else { None };
         for _ in 0..cfg.refinement {
-            let g = frozen.as_ref().expect("refinement > 0").loss_gradient(&q, &eps, prior.as_ref(), below.as_ref().map(|(p, e)| (p, e)), &x01, cfg, geco);
+            let g = frozen.as_ref().expect("refinement > 0").loss_gradient(&q, &eps, prior.as_ref(), below.as_ref().map(|(p, e)| (p, e)), &x01, cfg, geco, share);
             let (g_mu, g_s) = (g.clone().slice([0..rows, 0..d]), g.slice([0..rows, d..2 * d]));
             let e = Tensor::cat(vec![q.mu.clone(), q.s.clone(), normalize(g_mu, TORCH_LN_EPS), normalize(g_s, TORCH_LN_EPS)], 1);
             let r = &self.refinement;
             let encoded = r.encode.forward(e, |x| elu(x, 1.0));
             h = r.gru.forward(encoded, h);
             let (d_mu, d_s) = (r.loc.forward(h.clone()), r.scale.forward(h.clone()));
-            deltas.push((d_mu.clone().square().sum_dim(1) + d_s.clone().square().sum_dim(1)).sqrt().mean());
+            deltas.push((d_mu.clone().square().sum_dim(1) + d_s.clone().square().sum_dim(1)).sqrt().mean() * share);
             q = Posterior { mu: q.mu + d_mu, s: q.s + d_s };
             // Refinement steps compare q(λ) with p*: layer 0's prior of step 0 (reversed prior++)
             // or N(0, I).
             prior = p_star.clone();
             below = None;
-            eps = q.noise();
+            eps = q.noise(shard);
             let s = self.score(&q, &eps, prior.as_ref(), None, &x01, cfg);
-            steps.push(Step { loss: step_loss(s.nll.clone(), s.kl.clone(), cfg.kl_beta, geco), nll: s.nll, kl: s.kl, rgb: s.rgb, log_masks: s.log_masks });
+            steps.push(Step { loss: step_loss(s.nll.clone(), s.kl.clone(), cfg.kl_beta, geco, share), nll: s.nll, kl: s.kl, rgb: s.rgb, log_masks: s.log_masks });
         }
         let i = cfg.refinement as f64;
         let total = steps.iter().enumerate().map(|(j, s)| s.loss.clone() * ((i + 3.0 - j as f64) / (i + 1.0))).reduce(|a, b| a + b).expect("step 0");

@@ -8,7 +8,8 @@ use crate::nn::{Dense, LayerNorm, TORCH_LN_EPS};
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax, softplus};
-use burn::tensor::{Device, Distribution, Int, Tensor};
+use crate::train::Shard;
+use burn::tensor::{Device, Int, Tensor};
 
 /// The three decoders of the original.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -248,9 +249,9 @@ pub struct Posterior {
 }
 
 impl Posterior {
-    /// A fresh standard-normal draw of the posterior's shape.
-    pub fn noise(&self) -> Tensor<2> {
-        self.mu.random_like(Distribution::Normal(0.0, 1.0))
+    /// A fresh standard-normal draw of the posterior's shape [N·K, D] (image-major), from `shard`.
+    pub fn noise(&self, shard: &Shard) -> Tensor<2> {
+        shard.normal(0.0, 1.0, self.mu.dims(), &self.mu.device())
     }
 
     /// The reparameterised sample μ + std(s)·ε for a given ε.
@@ -258,8 +259,8 @@ impl Posterior {
         self.mu.clone() + std_of(self.s.clone()) * eps.clone()
     }
 
-    pub fn sample(&self) -> Tensor<2> {
-        self.sample_with(&self.noise())
+    pub fn sample(&self, shard: &Shard) -> Tensor<2> {
+        self.sample_with(&self.noise(shard))
     }
 }
 
@@ -275,11 +276,11 @@ pub struct Stage1 {
 
 impl Hvae {
     /// The bottom-up pass over L layers for `k` slots, from keys and values [N, H·W, D].
-    pub fn forward(&self, keys: Tensor<3>, values: Tensor<3>, k: usize, layers: usize) -> Stage1 {
+    pub fn forward(&self, keys: Tensor<3>, values: Tensor<3>, k: usize, layers: usize, shard: &Shard) -> Stage1 {
         let [n, _, d] = keys.dims();
         let init = self.init_posterior.val().repeat_dim(0, n * k);
         let mut q = Posterior { mu: init.clone().slice([0..n * k, 0..d]), s: init.slice([0..n * k, d..2 * d]) };
-        let mut z = q.sample();
+        let mut z = q.sample(shard);
         let (mut posteriors, mut attention) = (Vec::new(), Vec::new());
         for _ in 0..layers {
             let query = self.to_q.forward(self.ln_q.forward(z)).reshape([n, k, d]) * (d as f64).powf(-0.5);
@@ -291,7 +292,7 @@ impl Hvae {
             let mu = mu.clone() + self.mlp_mu.forward(self.ln_mu.forward(mu), relu);
             let s = s.clone() + self.mlp_s.forward(self.ln_s.forward(s), relu);
             q = Posterior { mu, s };
-            z = q.sample();
+            z = q.sample(shard);
             posteriors.push(q.clone());
             attention.push(attn);
         }
@@ -357,6 +358,7 @@ mod tests {
 
     #[test]
     fn the_single_gru_ablation_has_its_own_shape() {
+        use burn::tensor::Distribution;
         let dev = Device::flex();
         let shape = |dual_gru| NetShape { image: [96, 96], z_size: 8, layers: 2, decoder: DecoderKind::Big, dual_gru };
         let (dual, single) = (EmorlNet::new(&shape(true), &dev), EmorlNet::new(&shape(false), &dev));
@@ -367,19 +369,20 @@ mod tests {
         assert_eq!(single.num_params() - dual.num_params(), single_gru - dual_gru);
         let x = Tensor::<4>::random([1, 3, 96, 96], Distribution::Uniform(-1.0, 1.0), &dev);
         let (keys, values) = single.encoder.forward(x);
-        let s1 = single.hvae.forward(keys, values, 2, 2);
+        let s1 = single.hvae.forward(keys, values, 2, 2, &crate::train::Shard::whole(0, 1));
         let (rgb, _) = single.decoder.forward(s1.z, 2, [96, 96]);
         assert_eq!(rgb.dims(), [1, 2, 3, 96, 96]);
     }
 
     #[test]
     fn stage_one_and_the_decoder_have_the_right_shapes() {
+        use burn::tensor::Distribution;
         let dev = Device::flex();
         let m = EmorlNet::new(&NetShape { image: [12, 12], z_size: 8, layers: 2, decoder: DecoderKind::Small, dual_gru: true }, &dev);
         let x = Tensor::<4>::random([2, 3, 12, 12], Distribution::Uniform(-1.0, 1.0), &dev);
         let (keys, values) = m.encoder.forward(x);
         assert_eq!(keys.dims(), [2, 144, 8]);
-        let s1 = m.hvae.forward(keys, values, 3, 2);
+        let s1 = m.hvae.forward(keys, values, 3, 2, &crate::train::Shard::whole(0, 2));
         assert_eq!((s1.posteriors.len(), s1.z.dims()), (2, [6, 8]));
         let attn = s1.attention[0].clone();
         let over_slots: Vec<f32> = attn.sum_dim(1).into_data().try_to_vec::<f32>().unwrap();

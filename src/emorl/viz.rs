@@ -57,13 +57,15 @@ fn interleave(chw: &[f32]) -> Vec<f32> {
 pub fn samples(fam: &Emorl, model: &EmorlNet, batch: &EmorlBatch, refinement: usize, step: Option<u64>, device: &Device) -> Vec<Sample> {
     let ad = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
     let model = model.valid().to_device(&ad);
-    let inf = fam.infer(&model, batch, refinement, step, &ad);
     let [n, _, h, w] = batch.shape;
+    // The pictures' draws: the same for every picture of a run.
+    let shard = crate::train::Shard::whole(crate::util::derive_seed(fam.cfg.seed, &[u64::MAX - 4]), n);
+    let inf = fam.infer(&model, batch, refinement, step, &shard, &ad);
     let (k, p, layers) = (fam.cfg.net.K, h * w, inf.layers.len());
     // (label, rgb, log_masks, attention) of each step.
     let mut rows = Vec::new();
     for (l, q) in inf.layers.iter().enumerate().take(layers - 1) {
-        let (rgb, log_masks) = model.decoder.forward(q.sample(), k, [h, w]);
+        let (rgb, log_masks) = model.decoder.forward(q.sample(&shard), k, [h, w]);
         rows.push((format!("layer {}", l + 1), rgb, log_masks, inf.attention[l].clone()));
     }
     for (i, s) in inf.steps.iter().enumerate() {

@@ -122,6 +122,8 @@ pub struct TrainingCfg {
     pub lr_half_life: Option<u64>,
     /// Log the running training loss every this many steps (0: only per epoch).
     pub log_steps: usize,
+    /// gestalt: model replicas sharing each batch, one per device (`--devices`).
+    pub devices: usize,
     pub debug_samples: Vec<usize>,
     pub save_epochs: Vec<usize>,
 }

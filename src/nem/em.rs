@@ -1,7 +1,8 @@
 //! One (RN)N-EM step and its losses (reference §2.1), written once for every N-EM-family model.
 //! Shapes: ψ is [B, K, P, C] (P = H·W pixels), γ is [B, K, P, 1], a frame is [B, 1, P, C].
 //! Slots live in the batch dimension of the inner network: it sees [B·K, P·C].
-use burn::tensor::{Device, Distribution, Tensor};
+use crate::train::Shard;
+use burn::tensor::{Device, Tensor};
 
 /// Clip applied to ψ inside logarithms.
 const CLIP: f64 = 1e-6;
@@ -96,12 +97,12 @@ impl EmSpec {
     }
 
     /// h = 0, ψ = pred_init, γ = |N(0, 1)| normalised over the components (1 when there is one).
-    pub fn initial_state(&self, b: usize, p: usize, c: usize, units: usize, device: &Device) -> EmState {
+    pub fn initial_state(&self, b: usize, p: usize, c: usize, units: usize, shard: &Shard, device: &Device) -> EmState {
         let k = self.components();
         let gamma = if k == 1 {
             Tensor::ones([b, 1, p, 1], device)
         } else {
-            let g = Tensor::<4>::random([b, k, p, 1], Distribution::Normal(0.0, 1.0), device).abs();
+            let g = shard.normal(0.0, 1.0, [b, k, p, 1], device).abs();
             g.clone() / g.sum_dim(1)
         };
         EmState {

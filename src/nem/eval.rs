@@ -4,7 +4,7 @@ use super::{InnerNet, Kept, Nem, Unrolled, viz};
 use crate::data::{h5::NemSplit, loader};
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::train::Scores;
+use crate::train::{Scores, Shard};
 use crate::util::derive_seed;
 use burn::tensor::{Device, Int, Tensor};
 use std::collections::BTreeMap;
@@ -17,17 +17,19 @@ impl Nem {
     /// Unroll `restarts` times from fresh random initialisations (γ, θ jitter, noise) and keep, per
     /// image, the grouping of the run with the lowest last-step loss — as k-means keeps the best of
     /// its `n_init` runs. The restarts run as copies of the batch in one pass (in chunks of at most
-    /// `MAX_RESTART_IMAGES` images); the reported losses are their mean.
-    pub fn unroll_best(&self, net: &InnerNet, batch: &loader::NemBatch, device: &Device, restarts: usize) -> Unrolled {
+    /// `MAX_RESTART_IMAGES` images, the chunk from index `first` drawing from the stream
+    /// (seed, first)); the reported losses are their mean.
+    pub fn unroll_best(&self, net: &InnerNet, batch: &loader::NemBatch, seed: u64, device: &Device, restarts: usize) -> Unrolled {
         if restarts <= 1 {
-            return self.unroll(net, batch, device, true);
+            return self.unroll(net, batch, &Shard::whole(derive_seed(seed, &[0]), batch.shape[1]), device, true);
         }
         let b = batch.shape[1];
         let per_chunk = (MAX_RESTART_IMAGES / b).clamp(1, restarts);
         let mut chunks = Vec::new();
         for first in (0..restarts).step_by(per_chunk) {
             let n = per_chunk.min(restarts - first);
-            chunks.push((n, self.unroll(net, &loader::repeat(batch, n), device, true)));
+            let shard = Shard::whole(derive_seed(seed, &[first as u64]), n * b);
+            chunks.push((n, self.unroll(net, &loader::repeat(batch, n), &shard, device, true)));
         }
         let mean = |f: fn(&Unrolled) -> &Tensor<1>| -> Tensor<1> {
             chunks.iter().map(|(n, u)| f(u).clone() * (*n as f64 / restarts as f64)).reduce(|a, c| a + c).expect("a chunk")
@@ -76,9 +78,8 @@ impl Nem {
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
         let (mut n, mut per_t) = (0usize, vec![[0f64; 4]; steps]); // [ari, ami, nmi, count]
         for (i, batch) in batches.enumerate() {
-            device.seed(derive_seed(self.cfg.seed, &[u64::MAX - 1, i as u64]));
             let bsz = batch.shape[1];
-            let out = self.unroll_best(net, &batch, device, restarts);
+            let out = self.unroll_best(net, &batch, derive_seed(self.cfg.seed, &[u64::MAX - 1, i as u64]), device, restarts);
             for (k, v) in [("loss", out.loss), ("intra", out.intra), ("inter", out.inter), ("ub_loss_last", out.ub_loss_last)] {
                 *sums.entry(k.into()).or_default() += v.into_scalar::<f64>() * bsz as f64;
             }
@@ -126,8 +127,8 @@ impl Nem {
     pub fn inspect(&self, net: &InnerNet, split: &str, n: usize, device: &Device) -> Result<viz::Inspection> {
         let data = self.read_split(split, Some(n))?;
         let batch = loader::slice(&data, 0, data.len(), self.frames());
-        device.seed(derive_seed(self.cfg.seed, &[u64::MAX - 2]));
-        let out = self.unroll_best(net, &batch, device, self.cfg.run_config.restarts);
+        let seed = derive_seed(self.cfg.seed, &[u64::MAX - 2]);
+        let out = self.unroll_best(net, &batch, seed, device, self.cfg.run_config.restarts);
         let floats = |t: Tensor<4>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
         let kept = out.kept.expect("kept");
         let (psi, gamma) = (kept.psi, kept.gamma);

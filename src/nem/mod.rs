@@ -9,9 +9,9 @@ use crate::config::Resolved;
 use crate::data::{self, h5::NemSplit, loader};
 use crate::error::{Error, Result};
 use crate::nn::Act;
-use crate::train::{Family, LoopSettings, Losses, Scores};
+use crate::train::{Family, LoopSettings, Losses, Scores, Shard};
 use crate::util::derive_seed;
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use config::NemConfig;
 use em::{EmSpec, Pixel};
 use net::InnerNet;
@@ -26,16 +26,19 @@ pub enum Noise {
 }
 
 impl Noise {
-    pub fn apply(self, x: Tensor<4>) -> Tensor<4> {
+    /// The corrupted input x [B, 1, P, C], its draws from `shard`.
+    pub fn apply(self, x: Tensor<4>, shard: &Shard) -> Tensor<4> {
+        let [b, _, p, c] = x.dims();
+        let device = x.device();
         match self {
             Noise::None => x,
-            Noise::Bitflip(p) => {
-                let n = x.random_like(Distribution::Bernoulli(p));
+            Noise::Bitflip(prob) => {
+                let n = shard.bernoulli(prob, [b, 1, p, c], &device);
                 x.clone() + n.clone() - x * n * 2.0
             }
-            Noise::MaskedUniform(p) => {
-                let m = x.random_like(Distribution::Bernoulli(p));
-                let u = x.random_like(Distribution::Default);
+            Noise::MaskedUniform(prob) => {
+                let m = shard.bernoulli(prob, [b, 1, p, c], &device);
+                let u = shard.uniform([b, 1, p, c], &device);
                 m.clone() * u + (m.neg() + 1.0) * x
             }
         }
@@ -185,13 +188,22 @@ impl Nem {
         Ok(self.data.get().unwrap())
     }
 
+    /// Every split a run reads, read now (training and validation are kept), with a batch that
+    /// fits the training split: bad data fails before a run writes anything.
+    pub fn check_data(&self) -> Result<()> {
+        let train = &self.data()?.train;
+        crate::data::batch_fits("training", train.len(), "training.batch_size", self.cfg.training.batch_size)?;
+        self.read_split("test", self.cfg.dataset.test_size).map(drop)
+    }
+
     fn frames(&self) -> usize {
         self.cfg.nem.nr_steps + 1
     }
 
-    /// Unroll the EM loop over a batch. Static data (T = 1) gives every step the same frame.
-    /// With a learned θ_init, iteration 0 only decodes θ_0 = θ_init + jitter (no M-step).
-    pub fn unroll(&self, net: &InnerNet, batch: &loader::NemBatch, device: &Device, keep: bool) -> Unrolled {
+    /// Unroll the EM loop over a batch, the samples of `shard`: its losses are their share of the
+    /// whole batch's mean. Static data (T = 1) gives every step the same frame. With a learned
+    /// θ_init, iteration 0 only decodes θ_0 = θ_init + jitter (no M-step).
+    pub fn unroll(&self, net: &InnerNet, batch: &loader::NemBatch, shard: &Shard, device: &Device, keep: bool) -> Unrolled {
         let [t_data, b, h, w, c] = batch.shape;
         let (p, k) = (h * w, self.spec.k);
         let x = Tensor::<4>::from_data(TensorData::new(batch.features.clone(), [t_data, b, p, c]), device);
@@ -199,13 +211,14 @@ impl Nem {
             let t = if t_data == 1 { 0 } else { t };
             x.clone().slice([t..t + 1]).reshape([b, 1, p, c])
         };
-        let mut state = self.spec.initial_state(b, p, c, net.units(), device);
+        let share = shard.share();
+        let mut state = self.spec.initial_state(b, p, c, net.units(), shard, device);
         let theta_init = net.theta_init();
         if let Some(theta) = &theta_init {
             let jitter = self.cfg.network.theta_init.as_ref().map_or(0.0, |t| t.jitter);
             let units = net.units();
             let theta0 = theta.clone().unsqueeze::<3>().expand([b, k, units]).reshape([b * k, units]);
-            state.h = theta0.clone() + theta0.random_like(Distribution::Normal(0.0, jitter));
+            state.h = theta0 + shard.normal(0.0, jitter, [b * k, units], device);
         }
         let zero = || Tensor::<1>::zeros([1], device);
         let (mut intra, mut inter) = (zero(), zero());
@@ -217,22 +230,22 @@ impl Nem {
             let (psi, hidden) = if t == 0 && theta_init.is_some() {
                 (net.decode(state.h.clone()), state.h)
             } else {
-                let u = self.spec.network_input(&state, self.noise.apply(frame(t)));
+                let u = self.spec.network_input(&state, self.noise.apply(frame(t), shard));
                 net.step(u, state.h)
             };
             let psi = self.spec.with_background(psi.reshape([b, k, p, c]));
             let gamma = self.spec.e_step(psi.clone(), target.clone());
             if self.weights[t] != 0.0 {
                 let l = self.spec.step_loss(psi.clone(), gamma.clone(), target.clone());
-                intra = intra + l.intra * self.weights[t];
-                inter = inter + l.inter * self.weights[t];
+                intra = intra + l.intra * (self.weights[t] * share);
+                inter = inter + l.inter * (self.weights[t] * share);
             }
             if t + 1 == steps {
                 if keep {
                     let l = self.spec.image_losses(psi.clone(), gamma.clone(), target.clone());
                     image_loss = l.intra + l.inter;
                 }
-                ub = self.spec.upper_bound_loss(psi.clone(), target);
+                ub = self.spec.upper_bound_loss(psi.clone(), target) * share;
             }
             if keep {
                 assignments.push(gamma.clone().argmax(1).reshape([1, b, p]));
@@ -279,6 +292,7 @@ impl Family for Nem {
             log_steps: t.log_steps,
             checkpoint_steps: None,
             seed: self.cfg.seed,
+            devices: t.devices,
             net_path: self.cfg.net_path.clone(),
             progress_bar: true,
         }
@@ -291,19 +305,14 @@ impl Family for Nem {
     fn train_batches(&self, epoch: usize) -> Result<Box<dyn ExactSizeIterator<Item = loader::NemBatch>>> {
         let data = self.data()?;
         let b = self.cfg.training.batch_size;
-        if data.train.len() < b {
-            return Err(Error::usage(format!(
-                "training split has {} samples, fewer than training.batch_size={b}",
-                data.train.len()
-            )));
-        }
+        crate::data::batch_fits("training", data.train.len(), "training.batch_size", b)?;
         let starts = loader::batch_starts(data.train.len(), b, Some(derive_seed(self.cfg.seed, &[epoch as u64])));
         let cap = self.cfg.dataset.queue_capacity.clamp(1, 16);
         Ok(Box::new(loader::prefetch(data.train.clone(), starts, self.frames(), cap)))
     }
 
-    fn loss(&self, net: &InnerNet, batch: &loader::NemBatch, _step: u64, device: &Device) -> Losses {
-        let out = self.unroll(net, batch, device, false);
+    fn loss(&self, net: &InnerNet, batch: &loader::NemBatch, _step: u64, shard: &Shard, device: &Device) -> Losses {
+        let out = self.unroll(net, batch, shard, device, false);
         Losses {
             total: out.loss,
             logged: vec![

@@ -3,15 +3,17 @@
 pub mod checkpoint;
 pub mod log;
 pub mod optim;
+pub mod shard;
 
 use crate::error::{Error, Result};
 use crate::util::derive_seed;
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use checkpoint::Checkpoint;
 use indicatif::{ProgressBar, ProgressStyle};
 pub use log::{RunLog, Scores};
+pub use shard::Shard;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -38,6 +40,8 @@ pub struct LoopSettings {
     /// every this many steps, mid-epoch (EMORL's `checkpoint_freq`).
     pub checkpoint_steps: Option<u64>,
     pub seed: u64,
+    /// Model replicas, each on its own device, that share each batch (`training.devices`).
+    pub devices: usize,
     /// Checkpoint file to warm-start from.
     pub net_path: Option<String>,
     /// Draw the progress bar (EMORL's `training.tqdm`); `--quiet` hides it too.
@@ -68,23 +72,33 @@ impl Schedule {
 /// Named scalars of a step, on the device ([1] each).
 pub type Logged = Vec<(String, Tensor<1>)>;
 
-/// The losses of one batch: `total` is optimised, the others are only logged.
+/// The losses of one shard, each its share of the batch mean (sums divided by the whole batch's
+/// size): `total` is optimised, the others are only logged. The shards' values add up.
 pub struct Losses {
     pub total: Tensor<1>,
     pub logged: Logged,
 }
 
-/// What a model family gives the loop.
-pub trait Family {
-    type Model: Module + Clone + std::fmt::Display;
-    type Batch: Send + 'static;
+/// A batch the loop can split between model replicas.
+pub trait Batch: Send + Sync + 'static {
+    /// The number of samples.
+    fn len(&self) -> usize;
+    /// Samples `start..start + n`.
+    fn slice(&self, start: usize, n: usize) -> Self;
+}
+
+/// What a model family gives the loop. It is shared by the replicas' threads.
+pub trait Family: Sync {
+    type Model: Module + Clone + std::fmt::Display + Send;
+    type Batch: Batch;
 
     fn settings(&self) -> LoopSettings;
     fn init_model(&self, device: &Device) -> Result<Self::Model>;
     /// Training batches of `epoch`, in their (reproducible) order.
     fn train_batches(&self, epoch: usize) -> Result<Box<dyn ExactSizeIterator<Item = Self::Batch>>>;
-    /// The losses of a batch at optimiser step `step` (schedules such as a curriculum read it).
-    fn loss(&self, model: &Self::Model, batch: &Self::Batch, step: u64, device: &Device) -> Losses;
+    /// The losses of `batch`, the samples of `shard`, at optimiser step `step` (schedules such as
+    /// a curriculum read it). Random draws come from `shard`, never from the device's generator.
+    fn loss(&self, model: &Self::Model, batch: &Self::Batch, step: u64, shard: &Shard, device: &Device) -> Losses;
     /// After the optimiser step `step`, with that step's logged losses (controllers such as GECO).
     fn after_step(&self, _step: u64, _logged: &[(String, Tensor<1>)]) {}
     /// Per-epoch scores on the `train` and `validation` subsets, with the model in evaluation
@@ -162,9 +176,13 @@ fn scalar(t: Tensor<1>) -> f64 {
 }
 
 /// Train `family` in `run`, resuming from `run.last()` when `resume`. Returns the best checkpoint.
-pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool, quiet: bool) -> Result<PathBuf> {
+/// `devices` holds one device per model replica (`training.devices` of them); the first is the
+/// main one, where the model, the optimiser and the scores live.
+pub fn train<F: Family>(family: &F, run: &RunDir, devices: &[Device], resume: bool, quiet: bool) -> Result<PathBuf> {
     let s = family.settings();
-    let ad = device.clone().autodiff();
+    let device = &devices[0];
+    let replicas: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
+    let ad = replicas[0].clone();
     ad.seed(derive_seed(s.seed, &[u64::MAX]));
     let mut model = family.init_model(&ad)?;
     let mut optim: ModuleOptimizer = optim::build(&s.optimizer, &s.params, s.clip_gradients)?;
@@ -199,10 +217,8 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
         // Means since the last log point, and over the epoch.
         let (mut window, mut sums): (Sums, Sums) = (Vec::new(), Vec::new());
         for batch in batches.skip(st.epoch_step) {
-            // Every random draw of a step is a pure function of (seed, step): resumable exactly.
-            ad.seed(derive_seed(s.seed, &[st.step]));
             let logged;
-            (model, logged) = step(family, &s, &mut optim, model, &batch, st.step, &ad);
+            (model, logged) = step(family, &s, &mut optim, model, &batch, st.step, &replicas);
             family.after_step(st.step, &logged);
             for (k, v) in logged {
                 accumulate(&mut sums, &k, v.clone());
@@ -297,8 +313,8 @@ pub fn train<F: Family>(family: &F, run: &RunDir, device: &Device, resume: bool,
     Ok(run.best())
 }
 
-/// One optimisation step on `batch`: forward, backward, clipping, update. Returns the updated
-/// model and the batch's losses (detached, on the device; nothing is read back here).
+/// One optimisation step on `batch`: [`gradients`], clipping, one update. Returns the updated
+/// model and the batch's losses (detached, on the main device; nothing is read back here).
 pub fn step<F: Family>(
     family: &F,
     s: &LoopSettings,
@@ -306,16 +322,64 @@ pub fn step<F: Family>(
     model: F::Model,
     batch: &F::Batch,
     step: u64,
-    device: &Device,
+    replicas: &[Device],
 ) -> (F::Model, Logged) {
-    let losses = family.loss(&model, batch, step, device);
-    let mut logged = vec![("loss".to_string(), losses.total.clone().detach())];
-    logged.extend(losses.logged.into_iter().map(|(k, v)| (k, v.detach())));
-    let mut grads = GradientsParams::from_grads(losses.total.backward(), &model);
+    let (mut grads, logged) = gradients(family, s.seed, &model, batch, step, replicas);
     if let Some(c) = s.clip_global_norm {
         grads = optim::clip_global_norm(grads, &model, c);
     }
     (optim.step(s.schedule.lr(s.params.learning_rate, step), model, grads), logged)
+}
+
+/// The gradients and losses of `batch` at optimiser step `step`: forward and backward on each
+/// replica's shard (in parallel threads when there are several), summed on the main device
+/// `replicas[0]`. Every random draw is a function of (seed, step, sample), so a step is
+/// resumable exactly and its numbers do not depend on the number of replicas.
+pub fn gradients<F: Family>(family: &F, seed: u64, model: &F::Model, batch: &F::Batch, step: u64, replicas: &[Device]) -> (GradientsParams, Logged) {
+    let main = &replicas[0];
+    let (n, parts) = (batch.len(), replicas.len().min(batch.len()).max(1));
+    let seed = derive_seed(seed, &[step]);
+    let shard_step = |model: &F::Model, device: &Device, start: usize, len: usize| {
+        let shard = Shard::new(seed, start, len, n);
+        let part;
+        let batch = if len == n { batch } else { part = batch.slice(start, len); &part };
+        let losses = family.loss(model, batch, step, &shard, device);
+        let mut logged = vec![("loss".to_string(), losses.total.clone().detach())];
+        logged.extend(losses.logged.into_iter().map(|(k, v)| (k, v.detach())));
+        (GradientsParams::from_grads(losses.total.backward(), model), logged)
+    };
+    if parts == 1 {
+        return shard_step(model, main, 0, n);
+    }
+    // Contiguous shards whose sizes differ by at most one.
+    let bounds: Vec<(usize, usize)> = (0..parts).map(|i| (i * n / parts, (i + 1) * n / parts - i * n / parts)).collect();
+    let results: Vec<(GradientsParams, Logged)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = replicas[..parts]
+            .iter()
+            .zip(&bounds)
+            .map(|(device, &(start, len))| {
+                let replica = model.clone().fork(device);
+                scope.spawn(move || {
+                    let (grads, logged) = shard_step(&replica, device, start, len);
+                    let logged: Logged = logged.into_iter().map(|(k, v)| (k, v.to_device(main))).collect();
+                    (grads.to_device(main, &replica), logged)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a replica's step panicked")).collect()
+    });
+    let mut acc = GradientsAccumulator::new();
+    let mut logged: Logged = Vec::new();
+    for (g, l) in results {
+        acc.accumulate(model, g);
+        for (k, v) in l {
+            match logged.iter_mut().find(|(key, _)| *key == k) {
+                Some((_, sum)) => *sum = sum.clone() + v,
+                None => logged.push((k, v)),
+            }
+        }
+    }
+    (acc.grads(), logged)
 }
 
 /// Logged values summed on the device, with the number of steps that logged each (a key may
