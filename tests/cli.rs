@@ -4,7 +4,17 @@ use common::*;
 
 #[test]
 fn print_config_merges_named_configs_and_overrides() {
-    let o = gestalt(&["print-config", "with", "dataset.shapes", "network.NEM", "nem.k=4", "nem.nr_steps=15", "noise.prob=0.1", "run_config.AMI=False", "nem.sequential"]);
+    let o = gestalt(&[
+        "print-config",
+        "with",
+        "dataset.shapes",
+        "network.NEM",
+        "nem.k=4",
+        "nem.nr_steps=15",
+        "noise.prob=0.1",
+        "run_config.AMI=False",
+        "nem.sequential",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["nem"]["k"], 4);
@@ -50,7 +60,10 @@ fn bad_input_is_one_line_and_exit_status_two() {
     assert_usage_error(&["bench", "with", "dataset.shapes24", "--devices", "0"], "training.devices must be at least 1");
     let data = tmpdir("missing");
     let path = format!("dataset.path={}", data.display());
-    assert_usage_error(&["train", "with", "dataset.generate=false", &path, "--out", data.join("run").to_str().unwrap()], "does not exist");
+    assert_usage_error(
+        &["train", "with", "dataset.generate=false", &path, "--out", data.join("run").to_str().unwrap()],
+        "does not exist",
+    );
 }
 
 #[test]
@@ -137,7 +150,8 @@ fn train_then_evaluate_through_the_cli() {
         }
     }
     assert!(lines.iter().any(|l| l["split"] == "train" && !l["ARI"].is_null()));
-    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["gestalt"]["backend"], "flex");
 
     // evaluate with the run's words and net_path, AMI on and off.
@@ -241,8 +255,14 @@ fn every_run_draws_its_pictures_and_viz_redraws_them() {
     let data = tmpdir("viz");
     let out = data.join("run");
     let words: Vec<String> = [
-        "with", "dataset.shapes24", "network.minimal", "dataset.sizes.training=64", "dataset.sizes.validation=16",
-        "dataset.sizes.test=16", "dataset.valid_size=16", "training.max_epoch=2",
+        "with",
+        "dataset.shapes24",
+        "network.minimal",
+        "dataset.sizes.training=64",
+        "dataset.sizes.validation=16",
+        "dataset.sizes.test=16",
+        "dataset.valid_size=16",
+        "training.max_epoch=2",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -254,7 +274,8 @@ fn every_run_draws_its_pictures_and_viz_redraws_them() {
     for k in ["AMI", "NMI", "ARI", "last_AMI", "last_NMI"] {
         assert!(test[k].as_f64().is_some(), "{k} in {test}");
     }
-    let pictures = ["dataset_examples", "learning_curves", "grouping_scores", "slot_assignments", "slot_reconstructions"];
+    let pictures =
+        ["dataset_examples", "learning_curves", "grouping_scores", "slot_assignments", "slot_reconstructions"];
     let viz = out.join("viz");
     for p in pictures {
         let (w, h) = gestalt::viz::png_size(&viz.join(format!("{p}.png"))).unwrap();
@@ -275,13 +296,38 @@ fn every_run_draws_its_pictures_and_viz_redraws_them() {
 fn a_generated_file_made_with_other_settings_is_refused() {
     let data = tmpdir("stale");
     let path = format!("dataset.path={}", data.display());
-    let o = gestalt(&["generate", "with", "dataset.shapes24", "dataset.sizes.training=8", "dataset.sizes.validation=4", "dataset.sizes.test=4", &path]);
+    let o = gestalt(&[
+        "generate",
+        "with",
+        "dataset.shapes24",
+        "dataset.sizes.training=8",
+        "dataset.sizes.validation=4",
+        "dataset.sizes.test=4",
+        &path,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(data.join("shapes24.h5.json").is_file());
-    let o = gestalt(&["generate", "with", "dataset.shapes24", "dataset.sizes.training=8", "dataset.sizes.validation=4", "dataset.sizes.test=4", &path]);
+    let o = gestalt(&[
+        "generate",
+        "with",
+        "dataset.shapes24",
+        "dataset.sizes.training=8",
+        "dataset.sizes.validation=4",
+        "dataset.sizes.test=4",
+        &path,
+    ]);
     assert!(o.status.success(), "the same settings reuse the file: {}", stderr(&o));
     assert_usage_error(
-        &["generate", "with", "dataset.shapes24", "dataset.seed=5", "dataset.sizes.training=8", "dataset.sizes.validation=4", "dataset.sizes.test=4", &path],
+        &[
+            "generate",
+            "with",
+            "dataset.shapes24",
+            "dataset.seed=5",
+            "dataset.sizes.training=8",
+            "dataset.sizes.validation=4",
+            "dataset.sizes.test=4",
+            &path,
+        ],
         "was generated with",
     );
 }
@@ -299,14 +345,20 @@ fn emorl_configs_resolve_by_name_with_the_original_keys() {
     assert_eq!((v["Net"]["K"].as_u64(), v["training"]["warmup"].as_u64()), (Some(5), Some(10000)));
     assert_usage_error(&["print-config", "with", "train/tetrominoes/EMORL", "Net.KK=3"], "did you mean `Net.K`");
     assert_usage_error(&["print-config", "with", "train/tetrominoes/EMORL", "Net.image_decoder=big"], "96×96");
-    assert_usage_error(&["print-config", "with", "train/tetrominoes/EMORL", "Net.bottom_up_prior=true"], "exclude each other");
+    assert_usage_error(
+        &["print-config", "with", "train/tetrominoes/EMORL", "Net.bottom_up_prior=true"],
+        "exclude each other",
+    );
 }
 
 #[test]
 fn emorl_generate_writes_the_train_and_test_files() {
     let data = tmpdir("emorl-gen");
     let path = format!("dataset.data_path={}", data.display());
-    for (cfg, stem, e) in [("train/tetrominoes/EMORL", "tetrominoes", 4), ("train/multi_dsprites/EMORL", "multi_dsprites_colored_on_grayscale", 6)] {
+    for (cfg, stem, e) in [
+        ("train/tetrominoes/EMORL", "tetrominoes", 4),
+        ("train/multi_dsprites/EMORL", "multi_dsprites_colored_on_grayscale", 6),
+    ] {
         let o = gestalt(&["generate", "with", cfg, "dataset.sizes.train=6", "dataset.sizes.test=3", &path]);
         assert!(o.status.success(), "{}", stderr(&o));
         let train = gestalt::data::emorl::read_emorl(&data.join(format!("{stem}.h5")), "train", None, true).unwrap();
@@ -314,5 +366,8 @@ fn emorl_generate_writes_the_train_and_test_files() {
         assert_eq!((train.n, test.n, train.e), (6, 3, e));
         assert_ne!(train.imgs[..test.imgs.len()], test.imgs[..], "disjoint images");
     }
-    assert_usage_error(&["generate", "with", "train/tetrominoes/EMORL", "dataset.sizes.train=7", "dataset.sizes.test=3", &path], "was generated with");
+    assert_usage_error(
+        &["generate", "with", "train/tetrominoes/EMORL", "dataset.sizes.train=7", "dataset.sizes.test=3", &path],
+        "was generated with",
+    );
 }

@@ -3,7 +3,17 @@ use burn::tensor::{Device, Tensor, TensorData};
 use gestalt::nem::em::{EmSpec, LossKind, Pixel};
 
 fn spec(pixel: Pixel) -> EmSpec {
-    EmSpec { k: 2, pixel, loss_inter_weight: 1.0, prior_p: 0.0, prior_mu: 0.0, gradient_gamma: true, pred_init: 0.0, loss: LossKind::Nem, background: false }
+    EmSpec {
+        k: 2,
+        pixel,
+        loss_inter_weight: 1.0,
+        prior_p: 0.0,
+        prior_mu: 0.0,
+        gradient_gamma: true,
+        pred_init: 0.0,
+        loss: LossKind::Nem,
+        background: false,
+    }
 }
 
 fn t4(v: &[f64], shape: [usize; 4], d: &Device) -> Tensor<4> {
@@ -26,10 +36,8 @@ fn bernoulli_e_step_and_losses() {
     let x = t4(&X, [1, 1, 2, 1], &d);
     // p(x | ψ) per slot and pixel, + 1e-6, normalised over slots.
     let lik = |k: usize, i: usize| X[i] * PSI[2 * k + i] + (1.0 - X[i]) * (1.0 - PSI[2 * k + i]) + 1e-6;
-    let want: Vec<f64> = (0..2)
-        .flat_map(|k| (0..2).map(move |i| (k, i)))
-        .map(|(k, i)| lik(k, i) / (lik(0, i) + lik(1, i)))
-        .collect();
+    let want: Vec<f64> =
+        (0..2).flat_map(|k| (0..2).map(move |i| (k, i))).map(|(k, i)| lik(k, i) / (lik(0, i) + lik(1, i))).collect();
     let gamma = s.e_step(psi.clone(), x.clone());
     for (g, w) in vals(gamma.clone()).iter().zip(&want) {
         assert!((g - w).abs() < 1e-6, "γ {g} vs {w}");

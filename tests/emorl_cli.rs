@@ -41,7 +41,11 @@ fn train(cfg: &str, words: &[String], out: &Path, resume: bool) {
 }
 
 fn lines(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn checkpoint_state(path: &Path) -> serde_json::Value {
@@ -63,7 +67,14 @@ fn emorl_trains_checkpoints_resumes_exactly_and_evaluates() {
     }
     let valid = la.iter().filter(|l| l["split"] == "validation").count();
     assert_eq!(valid, 4, "at steps 3, 4 (epoch end), 6 (checkpoint) and the end");
-    for f in ["checkpoints/step-3", "checkpoints/step-6", "checkpoints/best", "viz/sample_0.png", "viz/curves.png", "eval/test.json"] {
+    for f in [
+        "checkpoints/step-3",
+        "checkpoints/step-6",
+        "checkpoints/best",
+        "viz/sample_0.png",
+        "viz/curves.png",
+        "eval/test.json",
+    ] {
         assert!(a.join(f).is_file(), "{f}");
     }
     let tb: u64 = std::fs::read_dir(a.join("tb")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
@@ -72,7 +83,8 @@ fn emorl_trains_checkpoints_resumes_exactly_and_evaluates() {
     let geco = &checkpoint_state(&a.join("checkpoints/last"))["family"];
     assert!(geco["geco_C_ema"].as_f64().unwrap() != 0.0, "{geco}");
     assert!(geco["geco_beta"].as_f64().unwrap() >= 0.55, "{geco}");
-    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.join("eval/test.json")).unwrap()).unwrap();
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("eval/test.json")).unwrap()).unwrap();
     assert_eq!(eval["images"], 4.0);
     for key in ["ARI", "ARI_std", "MSE", "MSE_std", "KL", "KL_std"] {
         assert!(eval[key].as_f64().is_some_and(f64::is_finite), "{key}: {eval}");
@@ -84,9 +96,12 @@ fn emorl_trains_checkpoints_resumes_exactly_and_evaluates() {
     assert_eq!(checkpoint_state(&b.join("checkpoints/last"))["loop"]["epoch_step"], 3);
     train("train/tetrominoes/EMORL", &tiny(&data, 5), &b, true);
     let lb = lines(&b);
-    let at = |l: &[serde_json::Value], step: u64| l.iter().find(|x| x["split"] == "train_running" && x["step"] == step).unwrap()["loss"].clone();
+    let at = |l: &[serde_json::Value], step: u64| {
+        l.iter().find(|x| x["split"] == "train_running" && x["step"] == step).unwrap()["loss"].clone()
+    };
     assert_eq!(at(&la, 6), at(&lb, 6), "resumed losses equal the uninterrupted run's");
-    let eval_b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(b.join("eval/test.json")).unwrap()).unwrap();
+    let eval_b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("eval/test.json")).unwrap()).unwrap();
     for key in ["ARI", "MSE", "KL"] {
         assert_eq!(eval[key], eval_b[key], "{key}");
     }

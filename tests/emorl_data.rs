@@ -100,7 +100,15 @@ fn malformed_files_are_usage_errors_naming_file_and_dataset() {
     usage(&dir.join("text.h5"), "train", "text.h5");
 
     let good = dir.join("good.h5");
-    let s = EmorlSplit { n: 1, h: 2, w: 2, e: 2, imgs: vec![7; 12], masks: vec![255, 255, 0, 0, 0, 0, 255, 255], mask_hw: [2, 2] };
+    let s = EmorlSplit {
+        n: 1,
+        h: 2,
+        w: 2,
+        e: 2,
+        imgs: vec![7; 12],
+        masks: vec![255, 255, 0, 0, 0, 0, 255, 255],
+        mask_hw: [2, 2],
+    };
     write_emorl(&good, &[("train", &s)]).unwrap();
     usage(&good, "test", "test/imgs");
 
@@ -143,7 +151,13 @@ fn clevr_files_load_cropped_and_resized_through_the_config() {
     for img in 0..2 {
         for y in 0..h {
             for x in 0..w {
-                let id = if (100..140).contains(&y) && (100..150).contains(&x) { 1 } else if y < 20 { 2 } else { 0 };
+                let id = if (100..140).contains(&y) && (100..150).contains(&x) {
+                    1
+                } else if y < 20 {
+                    2
+                } else {
+                    0
+                };
                 masks[((img * e + id) * h + y) * w + x] = 255;
             }
         }

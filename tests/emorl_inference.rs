@@ -6,7 +6,16 @@ use gestalt::emorl::model::{DecoderKind, EmorlNet, NetShape, Posterior};
 use gestalt::train::Shard;
 
 fn cfg(k: usize) -> InferCfg {
-    InferCfg { k, layers: 2, refinement: 2, sigma: 0.3, gmm: false, kl_beta: 1.0, image: [6, 6], prior: PriorKind::ReversedPlusPlus }
+    InferCfg {
+        k,
+        layers: 2,
+        refinement: 2,
+        sigma: 0.3,
+        gmm: false,
+        kl_beta: 1.0,
+        image: [6, 6],
+        prior: PriorKind::ReversedPlusPlus,
+    }
 }
 
 fn net(d: &Device, decoder: DecoderKind) -> EmorlNet {
@@ -67,7 +76,12 @@ fn the_refinement_gradient_input_matches_finite_differences() {
     let eps = Tensor::<2>::random([rows, 3], Distribution::Normal(0.0, 1.0), &d);
     let prior = Posterior { mu: eps.clone() * 0.3, s: eps.clone() * 0.2 };
     let geco = GecoTerm { weight: Tensor::full([1], 1.7, &d), target: -10.0, c_ema: Tensor::full([1], -3.0, &d) };
-    let g: Vec<f64> = m.loss_gradient(&post(&lam), &eps, Some(&prior), None, &x01, &c, Some(&geco), 1.0).into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+    let g: Vec<f64> = m
+        .loss_gradient(&post(&lam), &eps, Some(&prior), None, &x01, &c, Some(&geco), 1.0)
+        .into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .unwrap();
     // The λ-dependent part of the GECO loss: β·mean KL + sp(ζ)·mean NLL.
     let f = |v: &[f64]| -> f64 {
         let q = post(v);

@@ -4,7 +4,10 @@ use burn::module::Param;
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use gestalt::config;
 use gestalt::data::loader::NemBatch;
-use gestalt::nem::{Nem, net::{InnerNet, Layer}};
+use gestalt::nem::{
+    Nem,
+    net::{InnerNet, Layer},
+};
 use gestalt::train::{Family, Shard};
 
 fn device() -> Device {
@@ -30,8 +33,16 @@ fn tiny(network: &str) -> Nem {
     };
     let network = if network == "conv" || network == "gru" { "network.shapes" } else { network };
     let words: Vec<String> = [
-        "dataset.shapes", network, "nem.k=2", "nem.nr_steps=3", "noise.noise_type=None",
-        "nem.loss_step_weights=all", &recurrent, output, input, &background,
+        "dataset.shapes",
+        network,
+        "nem.k=2",
+        "nem.nr_steps=3",
+        "noise.noise_type=None",
+        "nem.loss_step_weights=all",
+        &recurrent,
+        output,
+        input,
+        &background,
     ]
     .iter()
     .map(|s| s.to_string())

@@ -10,14 +10,16 @@ fn reads_a_file_written_by_h5py() {
     for split in ["training", "validation", "test"] {
         let s = read_nem_split(Path::new("tests/fixtures/h5py_nem.h5"), split, None, true).unwrap();
         let m = &meta[split];
-        let shape: Vec<usize> = m["features_shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+        let shape: Vec<usize> =
+            m["features_shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
         assert_eq!(s.shape.to_vec(), shape);
         let fsum: f64 = s.features.iter().map(|&x| x as f64).sum();
         let g = s.groups.as_ref().unwrap();
         let gsum: f64 = g.iter().map(|&x| x as f64).sum();
         assert_eq!(fsum, m["features_sum"].as_f64().unwrap());
         assert_eq!(gsum, m["groups_sum"].as_f64().unwrap());
-        let img0: Vec<f32> = m["groups_image0"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let img0: Vec<f32> =
+            m["groups_image0"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
         assert_eq!(&g[..784], &img0[..]);
     }
     let limited = read_nem_split(Path::new("tests/fixtures/h5py_nem.h5"), "training", Some(2), true).unwrap();

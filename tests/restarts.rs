@@ -12,10 +12,16 @@ fn vals(t: burn::tensor::Tensor<1>) -> Vec<f64> {
 
 #[test]
 fn restarts_keep_each_images_lowest_loss_run() {
-    let words: Vec<String> = ["dataset.shapes24", "nem.k=3", "nem.nr_steps=3", "network.recurrent=[{\"name\":\"rnn\",\"size\":8,\"act\":\"sigmoid\",\"ln\":false}]", "network.output=[{\"name\":\"fc\",\"size\":576,\"act\":\"*\"}]"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let words: Vec<String> = [
+        "dataset.shapes24",
+        "nem.k=3",
+        "nem.nr_steps=3",
+        "network.recurrent=[{\"name\":\"rnn\",\"size\":8,\"act\":\"sigmoid\",\"ln\":false}]",
+        "network.output=[{\"name\":\"fc\",\"size\":576,\"act\":\"*\"}]",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let nem = Nem::new(&config::resolve(&words).unwrap()).unwrap();
     let d = Device::flex();
     d.seed(3);
@@ -31,7 +37,8 @@ fn restarts_keep_each_images_lowest_loss_run() {
     let runs = nem.unroll(&net, &loader::repeat(&batch, 4), &shard, &d, true).kept.unwrap();
     let best = nem.unroll_best(&net, &batch, 5, &d, 4).kept.unwrap();
     let (all, kept) = (vals(runs.image_loss), vals(best.image_loss));
-    let ints = |t: burn::tensor::Tensor<3, burn::tensor::Int>| t.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+    let ints =
+        |t: burn::tensor::Tensor<3, burn::tensor::Int>| t.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
     assert_eq!(best.assignments.dims(), [3, 6, 576]);
     let (all_assign, kept_assign) = (ints(runs.assignments), ints(best.assignments));
     let mut improved = false;

@@ -27,7 +27,8 @@ fn cpu_seconds() -> Option<f64> {
 
 pub fn bench<E: Experiment>(c: &Common, r: &Resolved, exp: &E) -> Result<()> {
     let s = exp.settings();
-    let replicas: Vec<_> = crate::backend::devices(&c.backend, c.device, s.devices)?.into_iter().map(|d| d.autodiff()).collect();
+    let replicas: Vec<_> =
+        crate::backend::devices(&c.backend, c.device, s.devices)?.into_iter().map(|d| d.autodiff()).collect();
     let device = replicas[0].clone();
     let mut model = exp.init_model(&device)?;
     let mut opt = optim::build(&s.optimizer, &s.params, s.clip_gradients)?;
@@ -53,7 +54,8 @@ pub fn bench<E: Experiment>(c: &Common, r: &Resolved, exp: &E) -> Result<()> {
         }
     }
     // Busy cores over the timed steps: 1.0 is one core, 2.0 two.
-    let cpu_util = cpu_seconds().zip(cpu0).map(|(b, a)| ((b - a) / wall0.elapsed().as_secs_f64() * 100.0).round() / 100.0);
+    let cpu_util =
+        cpu_seconds().zip(cpu0).map(|(b, a)| ((b - a) / wall0.elapsed().as_secs_f64() * 100.0).round() / 100.0);
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let mut out = json!({

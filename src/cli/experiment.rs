@@ -5,9 +5,9 @@ use crate::emorl::Emorl;
 use crate::error::{Error, Result};
 use crate::nem::Nem;
 use crate::train::{Family, checkpoint::Checkpoint};
+use burn::module::Module;
 use burn::tensor::Device;
 use serde_json::{Map, Value, json};
-use burn::module::Module;
 use std::path::{Path, PathBuf};
 
 pub trait Experiment: Family {
@@ -144,7 +144,10 @@ impl Experiment for Emorl {
             "sample_viz" => {
                 let dir = out.join("eval").join("sample_viz");
                 let paths = crate::emorl::viz::write_samples(self, model, t.num_images_to_process, &dir, device)?;
-                Ok(("sample_viz".into(), Map::from_iter([("split".into(), json!("test")), ("pictures".into(), json!(paths))])))
+                Ok((
+                    "sample_viz".into(),
+                    Map::from_iter([("split".into(), json!("test")), ("pictures".into(), json!(paths))]),
+                ))
             }
             _ => {
                 let split = self.test_split(t.num_images_to_process)?;

@@ -14,8 +14,8 @@ mod experiment;
 use crate::config::{self, Resolved};
 use crate::error::{Error, Result};
 use crate::train::{self, RunDir};
-use experiment::{Experiment, family, with_family};
 use clap::{Args, Parser, Subcommand};
+use experiment::{Experiment, family, with_family};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -210,9 +210,8 @@ fn train_cmd<E: Experiment>(c: &Common, exp: &E) -> Result<()> {
 }
 
 fn evaluate_cmd<E: Experiment>(c: &Common, exp: &E) -> Result<()> {
-    let net_path = exp
-        .net_path()
-        .ok_or_else(|| Error::usage("evaluate needs net_path=<run directory or checkpoint>"))?;
+    let net_path =
+        exp.net_path().ok_or_else(|| Error::usage("evaluate needs net_path=<run directory or checkpoint>"))?;
     let ckpt = train::checkpoint::resolve_net_path(&net_path)?;
     let out = match (&c.out, exp.eval_dir()) {
         (Some(o), _) => o.clone(),
@@ -235,7 +234,13 @@ fn run_dir_of(ckpt: &Path) -> PathBuf {
 
 /// Evaluate the network of checkpoint `ckpt` and report it: the last stdout line and
 /// `out/eval/<name>.json`.
-fn report<E: Experiment>(exp: &E, model: &E::Model, ckpt: &Path, out: &Path, device: &burn::tensor::Device) -> Result<()> {
+fn report<E: Experiment>(
+    exp: &E,
+    model: &E::Model,
+    ckpt: &Path,
+    out: &Path,
+    device: &burn::tensor::Device,
+) -> Result<()> {
     let (name, mut obj) = exp.evaluate(model, out, device)?;
     obj.insert("checkpoint".into(), json!(ckpt));
     let v = Value::Object(obj);

@@ -24,9 +24,8 @@ pub struct Resolved {
 impl Resolved {
     /// Deserialise into a family's typed config; a type error names the key.
     pub fn typed<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_path_to_error::deserialize(self.value.clone()).map_err(|e| {
-            Error::usage(format!("config key `{}`: {}", e.path(), e.inner()))
-        })
+        serde_path_to_error::deserialize(self.value.clone())
+            .map_err(|e| Error::usage(format!("config key `{}`: {}", e.path(), e.inner())))
     }
 
     /// Look up a dotted key (`nem.k`).
@@ -51,12 +50,8 @@ pub fn resolve(raw_words: &[String]) -> Result<Resolved> {
             files.push((name.clone(), load_named(name)?));
         }
     }
-    let family = files
-        .iter()
-        .rev()
-        .find_map(|(_, v)| v.get("family").and_then(Value::as_str))
-        .unwrap_or("nem")
-        .to_string();
+    let family =
+        files.iter().rev().find_map(|(_, v)| v.get("family").and_then(Value::as_str)).unwrap_or("nem").to_string();
     let mut value = load_named(&format!("defaults/{family}"))
         .map_err(|_| Error::usage(format!("unknown model family `{family}`")))?;
     let defaults = value.clone();
@@ -102,8 +97,8 @@ pub fn load_named(word: &str) -> Result<Value> {
         Ok(Value::Object(m))
     };
     if word.ends_with(".json") {
-        let text = std::fs::read_to_string(word)
-            .map_err(|e| Error::usage(format!("cannot read config file {word}: {e}")))?;
+        let text =
+            std::fs::read_to_string(word).map_err(|e| Error::usage(format!("cannot read config file {word}: {e}")))?;
         return parse(&text, word);
     }
     let name = word.replace('.', "/");
@@ -174,13 +169,9 @@ fn check_keys(defaults: &Value, v: &Value, prefix: &str, origin: &str) -> Result
         match d.get(k) {
             Some(def) => check_keys(def, sub, &path, origin)?,
             None => {
-                let siblings: Vec<String> = d
-                    .keys()
-                    .map(|s| if prefix.is_empty() { s.clone() } else { format!("{prefix}.{s}") })
-                    .collect();
-                let hint = closest(&path, &siblings)
-                    .map(|c| format!(" (did you mean `{c}`?)"))
-                    .unwrap_or_default();
+                let siblings: Vec<String> =
+                    d.keys().map(|s| if prefix.is_empty() { s.clone() } else { format!("{prefix}.{s}") }).collect();
+                let hint = closest(&path, &siblings).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
                 return Err(Error::usage(format!("unknown config key `{path}` in {origin}{hint}")));
             }
         }

@@ -19,9 +19,9 @@ fn parse_word(w: &str) -> Result<Word> {
         None => Ok(Word::File(w.to_string())),
         Some((key, raw)) => {
             let ok = !key.is_empty()
-                && key.split('.').all(|p| {
-                    !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-                });
+                && key
+                    .split('.')
+                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-'));
             if !ok {
                 return Err(Error::usage(format!("bad override `{w}`: expected key.path=value")));
             }

@@ -15,7 +15,9 @@ pub fn style_size(style: &str) -> Result<usize> {
     match style {
         "clevr-small" => Ok(96),
         "clevr-large" => Ok(128),
-        other => Err(Error::usage(format!("unknown dataset.clevr_preprocess_style `{other}` (clevr-small, clevr-large)"))),
+        other => {
+            Err(Error::usage(format!("unknown dataset.clevr_preprocess_style `{other}` (clevr-small, clevr-large)")))
+        }
     }
 }
 
@@ -29,7 +31,10 @@ fn crop(data: &[u8], w: usize, c: usize) -> Vec<u8> {
 pub fn preprocess(s: EmorlSplit, size: usize) -> Result<EmorlSplit> {
     let [left, top, right, bottom] = CROP;
     if s.h < bottom || s.w < right {
-        return Err(Error::usage(format!("CLEVR preprocessing crops to rows {top}..{bottom}, columns {left}..{right}; the images are {}×{}", s.h, s.w)));
+        return Err(Error::usage(format!(
+            "CLEVR preprocessing crops to rows {top}..{bottom}, columns {left}..{right}; the images are {}×{}",
+            s.h, s.w
+        )));
     }
     let (ch, cw) = (bottom - top, right - left);
     let (p, mp) = (s.h * s.w * 3, s.h * s.w);
@@ -44,7 +49,8 @@ pub fn preprocess(s: EmorlSplit, size: usize) -> Result<EmorlSplit> {
 
 /// A float plane (H·W) resized bicubically to `to` = [rows, columns].
 pub fn resize_plane(v: &[f32], h: usize, w: usize, to: [usize; 2]) -> Vec<f32> {
-    let img: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_raw(w as u32, h as u32, v.to_vec()).expect("plane size");
+    let img: ImageBuffer<Luma<f32>, Vec<f32>> =
+        ImageBuffer::from_raw(w as u32, h as u32, v.to_vec()).expect("plane size");
     resize(&img, to[1] as u32, to[0] as u32, FilterType::CatmullRom).into_raw()
 }
 
@@ -61,7 +67,10 @@ mod tests {
         let masks: Vec<u8> = (0..h * w).map(|i| if (i / w) % 2 == 0 { 255 } else { 0 }).collect();
         let s = EmorlSplit { n: 1, h, w, e: 1, imgs, masks, mask_hw: [h, w] };
         let out = preprocess(s, 96).unwrap();
-        assert_eq!((out.h, out.w, out.mask_hw, out.imgs.len(), out.masks.len()), (96, 96, [192, 192], 96 * 96 * 3, 192 * 192));
+        assert_eq!(
+            (out.h, out.w, out.mask_hw, out.imgs.len(), out.masks.len()),
+            (96, 96, [192, 192], 96 * 96 * 3, 192 * 192)
+        );
         // Row 0 of the mask crop is image row 29 (odd: 0), row 1 is row 30 (even: 255).
         assert_eq!((out.masks[0], out.masks[192]), (0, 255));
         // A ramp of 0..191 over 192 rows, halved: row r of the output is near 2r + 0.5.
@@ -69,7 +78,15 @@ mod tests {
             let v = f32::from(out.imgs[r * 96 * 3]);
             assert!((v - (2 * r) as f32 - 0.5).abs() <= 1.0, "row {r}: {v}");
         }
-        let small = EmorlSplit { n: 1, h: 35, w: 35, e: 1, imgs: vec![0; 35 * 35 * 3], masks: vec![0; 35 * 35], mask_hw: [35, 35] };
+        let small = EmorlSplit {
+            n: 1,
+            h: 35,
+            w: 35,
+            e: 1,
+            imgs: vec![0; 35 * 35 * 3],
+            masks: vec![0; 35 * 35],
+            mask_hw: [35, 35],
+        };
         assert!(preprocess(small, 96).unwrap_err().to_string().contains("crops"));
     }
 

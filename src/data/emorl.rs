@@ -136,8 +136,14 @@ impl crate::train::Batch for EmorlBatch {
     fn slice(&self, start: usize, n: usize) -> Self {
         let [_, c, h, w] = self.shape;
         let per_mask = self.e * self.mask_hw[0] * self.mask_hw[1];
-        let masks = if self.masks.is_empty() { Vec::new() } else { self.masks[start * per_mask..][..n * per_mask].to_vec() };
-        EmorlBatch { shape: [n, c, h, w], imgs: self.imgs[start * c * h * w..][..n * c * h * w].to_vec(), masks, ..*self }
+        let masks =
+            if self.masks.is_empty() { Vec::new() } else { self.masks[start * per_mask..][..n * per_mask].to_vec() };
+        EmorlBatch {
+            shape: [n, c, h, w],
+            imgs: self.imgs[start * c * h * w..][..n * c * h * w].to_vec(),
+            masks,
+            ..*self
+        }
     }
 }
 
@@ -154,13 +160,25 @@ pub fn gather(split: &EmorlSplit, indices: &[usize]) -> EmorlBatch {
         }
     }
     let per = split.e * split.mask_hw[0] * split.mask_hw[1];
-    let masks = if split.masks.is_empty() { Vec::new() } else { indices.iter().flat_map(|&i| &split.masks[i * per..][..per]).copied().collect() };
+    let masks = if split.masks.is_empty() {
+        Vec::new()
+    } else {
+        indices.iter().flat_map(|&i| &split.masks[i * per..][..per]).copied().collect()
+    };
     EmorlBatch { shape: [n, 3, split.h, split.w], imgs, masks, e: split.e, mask_hw: split.mask_hw }
 }
 
 /// `n` images of a generator that is pure in (seed, index), from index `first`.
-pub fn generated_split(sample: fn(u64, u64) -> (Vec<u8>, Vec<u8>), size: usize, entities: usize, seed: u64, first: u64, n: usize) -> EmorlSplit {
-    let mut s = EmorlSplit { n, h: size, w: size, e: entities, imgs: Vec::new(), masks: Vec::new(), mask_hw: [size, size] };
+pub fn generated_split(
+    sample: fn(u64, u64) -> (Vec<u8>, Vec<u8>),
+    size: usize,
+    entities: usize,
+    seed: u64,
+    first: u64,
+    n: usize,
+) -> EmorlSplit {
+    let mut s =
+        EmorlSplit { n, h: size, w: size, e: entities, imgs: Vec::new(), masks: Vec::new(), mask_hw: [size, size] };
     for i in 0..n as u64 {
         let (img, masks) = sample(seed, first + i);
         s.imgs.extend(img);

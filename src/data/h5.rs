@@ -33,12 +33,7 @@ fn bad(path: &Path, key: &str, what: impl std::fmt::Display) -> Error {
 /// Read a dataset as f32, scaling uint8 data (stored ×255 by some converters) back to [0, 1].
 fn read_f32(file: &File, path: &Path, key: &str, scale_u8: bool) -> Result<(Vec<usize>, Vec<f32>)> {
     let ds = file.dataset(key).map_err(|e| bad(path, key, format!("missing ({e})")))?;
-    let shape: Vec<usize> = ds
-        .shape()
-        .map_err(|e| bad(path, key, e))?
-        .into_iter()
-        .map(|d| d as usize)
-        .collect();
+    let shape: Vec<usize> = ds.shape().map_err(|e| bad(path, key, e))?.into_iter().map(|d| d as usize).collect();
     let dtype = ds.dtype().map_err(|e| bad(path, key, e))?;
     let mut data = ds.read_f32().map_err(|e| bad(path, key, format!("unreadable: {e}")))?;
     if scale_u8 && dtype == DType::U8 {

@@ -40,9 +40,7 @@ fn cut(shape: [usize; 5], features: &[f32], groups: Option<&[f32]>, start: usize
     let frames = frames.min(t);
     let cut = |data: &[f32], ch: usize| -> Vec<f32> {
         let per = h * w * ch;
-        (0..frames)
-            .flat_map(|f| data[(f * total + start) * per..][..n * per].iter().copied())
-            .collect()
+        (0..frames).flat_map(|f| data[(f * total + start) * per..][..n * per].iter().copied()).collect()
     };
     NemBatch { shape: [frames, n, h, w, c], features: cut(features, c), groups: groups.map(|g| cut(g, 1)) }
 }
@@ -134,7 +132,12 @@ impl<T> Drop for Prefetch<T> {
 }
 
 /// Prefetched batches of `split` at the given starts.
-pub fn prefetch(split: Arc<NemSplit>, starts: Vec<(usize, usize)>, frames: usize, capacity: usize) -> Prefetch<NemBatch> {
+pub fn prefetch(
+    split: Arc<NemSplit>,
+    starts: Vec<(usize, usize)>,
+    frames: usize,
+    capacity: usize,
+) -> Prefetch<NemBatch> {
     Prefetch::new(starts.into_iter().map(move |(s, n)| slice(&split, s, n, frames)), capacity)
 }
 
@@ -155,11 +158,7 @@ mod tests {
     #[test]
     fn slicing_keeps_time_major_layout() {
         // T = 2, N = 3, 1×1×1 frames: value = 10·t + n.
-        let split = NemSplit {
-            shape: [2, 3, 1, 1, 1],
-            features: vec![0., 1., 2., 10., 11., 12.],
-            groups: None,
-        };
+        let split = NemSplit { shape: [2, 3, 1, 1, 1], features: vec![0., 1., 2., 10., 11., 12.], groups: None };
         let b = slice(&split, 1, 2, 5);
         assert_eq!(b.shape, [2, 2, 1, 1, 1]);
         assert_eq!(b.features, vec![1., 2., 11., 12.]);

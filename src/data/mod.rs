@@ -21,7 +21,13 @@ pub fn nem_generator(name: &str) -> Option<fn(u64, u64, usize) -> h5::NemSplit> 
 }
 
 /// `n` static images (T = 1) of a generator that is pure in (seed, index), from index `first`.
-pub fn static_split(sample: fn(u64, u64) -> (Vec<f32>, Vec<f32>), size: usize, seed: u64, first: u64, n: usize) -> h5::NemSplit {
+pub fn static_split(
+    sample: fn(u64, u64) -> (Vec<f32>, Vec<f32>),
+    size: usize,
+    seed: u64,
+    first: u64,
+    n: usize,
+) -> h5::NemSplit {
     let mut features = Vec::with_capacity(n * size * size);
     let mut groups = Vec::with_capacity(n * size * size);
     for i in 0..n as u64 {
@@ -39,7 +45,8 @@ fn usable(path: &Path, wanted: &serde_json::Value, generate: bool) -> Result<boo
     if !path.exists() {
         return Ok(false);
     }
-    let made: Option<serde_json::Value> = std::fs::read(record_of(path)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let made: Option<serde_json::Value> =
+        std::fs::read(record_of(path)).ok().and_then(|b| serde_json::from_slice(&b).ok());
     match made.filter(|m| generate && m != wanted) {
         Some(made) => Err(Error::usage(format!(
             "{} was generated with {made} but the config asks for {wanted}: delete it or set another data path",
@@ -107,12 +114,17 @@ pub fn ensure_emorl_file(dir: &str, h5_path: &str, generate: bool, seed: u64, si
     let make = emorl_generator(stem).filter(|_| generate).ok_or_else(|| missing(&path, generate))?;
     let t0 = std::time::Instant::now();
     let [train, test] = sizes;
-    for (split, file, first, n) in [("train", format!("{stem}.h5"), 0, train), ("test", format!("{stem}_test.h5"), train as u64, test)] {
+    for (split, file, first, n) in
+        [("train", format!("{stem}.h5"), 0, train), ("test", format!("{stem}_test.h5"), train as u64, test)]
+    {
         let file = Path::new(dir).join(file);
         emorl::write_emorl(&file, &[(split, &make(seed, first, n))])?;
         crate::util::write_atomic(&record_of(&file), wanted.to_string().as_bytes())?;
     }
-    eprintln!("generated {stem}.h5 and {stem}_test.h5 in {dir} ({train}/{test} images, dataset.seed={seed}) in {:.1} s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "generated {stem}.h5 and {stem}_test.h5 in {dir} ({train}/{test} images, dataset.seed={seed}) in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
     Ok(path)
 }
 

@@ -145,11 +145,20 @@ impl EmorlConfig {
             return Err(format!("Net.input_size must have 3 channels, got {}", n.input_size[0]));
         }
         if n.bottom_up_prior && n.reverse_prior_plusplus {
-            return Err("Net.bottom_up_prior and Net.reverse_prior_plusplus exclude each other (the original asserts so)".into());
+            return Err(
+                "Net.bottom_up_prior and Net.reverse_prior_plusplus exclude each other (the original asserts so)"
+                    .into(),
+            );
         }
         if n.stochastic_layers == 0 || n.K == 0 || n.z_size == 0 {
             return Err("Net.K, Net.z_size and Net.stochastic_layers must be at least 1".into());
         }
-        Ok(NetShape { image: [n.input_size[1], n.input_size[2]], z_size: n.z_size, layers: n.stochastic_layers, decoder, dual_gru: n.use_DualGRU })
+        Ok(NetShape {
+            image: [n.input_size[1], n.input_size[2]],
+            z_size: n.z_size,
+            layers: n.stochastic_layers,
+            decoder,
+            dual_gru: n.use_DualGRU,
+        })
     }
 }

@@ -154,7 +154,10 @@ mod tests {
                 let hs = &hv[s * 2 * d + half * d..][..d];
                 for k in 0..d {
                     let r = sig(dot(&wih, k, xs) + bih[2 * half * d + k] + dot(&whh, k, hs) + bhh[2 * half * d + k]);
-                    let u = sig(dot(&wih, d + k, xs) + bih[2 * half * d + d + k] + dot(&whh, d + k, hs) + bhh[2 * half * d + d + k]);
+                    let u = sig(dot(&wih, d + k, xs)
+                        + bih[2 * half * d + d + k]
+                        + dot(&whh, d + k, hs)
+                        + bhh[2 * half * d + d + k]);
                     let nn = (dot(&win, k, xs) + bin[half * d + k] + r * (dot(&whn, k, hs) + bhn[half * d + k])).tanh();
                     let want = (1.0 - u) * nn + u * hs[k];
                     let g = got[s * 2 * d + half * d + k];

@@ -60,10 +60,16 @@ impl Emorl {
             return Err(Error::usage("training.refinement_curriculum needs at least one [step, I] pair"));
         }
         if !["Gaussian", "GMM"].contains(&cfg.net.image_likelihood.as_str()) {
-            return Err(Error::usage(format!("unknown Net.image_likelihood `{}` (Gaussian, GMM)", cfg.net.image_likelihood)));
+            return Err(Error::usage(format!(
+                "unknown Net.image_likelihood `{}` (Gaussian, GMM)",
+                cfg.net.image_likelihood
+            )));
         }
         if !["ARI_MSE_KL", "sample_viz"].contains(&cfg.test.eval_type.as_str()) {
-            return Err(Error::usage(format!("unknown test.eval_type `{}` (ARI_MSE_KL, sample_viz)", cfg.test.eval_type)));
+            return Err(Error::usage(format!(
+                "unknown test.eval_type `{}` (ARI_MSE_KL, sample_viz)",
+                cfg.test.eval_type
+            )));
         }
         Ok(Emorl { cfg, shape, geco: Mutex::new(None), train: OnceLock::new(), valid: OnceLock::new() })
     }
@@ -78,11 +84,7 @@ impl Emorl {
     /// pictures, the score after training) the curriculum's I at its last step, as the
     /// original's test configs pair them (Multi-dSprites and CLEVR6 train to I = 1, test at 1).
     pub fn test_refinement(&self) -> usize {
-        if self.is_test_config() {
-            self.cfg.net.refinement_iters
-        } else {
-            self.refinement_at(self.cfg.training.iters)
-        }
+        if self.is_test_config() { self.cfg.net.refinement_iters } else { self.refinement_at(self.cfg.training.iters) }
     }
 
     pub fn infer_cfg(&self, refinement: usize) -> InferCfg {
@@ -169,7 +171,8 @@ impl Emorl {
         } else {
             d.test_h5_path.clone().unwrap_or_else(|| format!("{}_test.h5", d.h5_path.trim_end_matches(".h5")))
         };
-        let path = crate::data::ensure_emorl_file(&d.data_path, &name, d.generate, d.seed, [d.sizes.train, d.sizes.test])?;
+        let path =
+            crate::data::ensure_emorl_file(&d.data_path, &name, d.generate, d.seed, [d.sizes.train, d.sizes.test])?;
         Ok((path, if test { self.cfg.test.mode.clone() } else { d.mode.clone() }))
     }
 
@@ -181,7 +184,12 @@ impl Emorl {
         }
         let [_, h, w] = self.cfg.net.input_size;
         if (s.h, s.w) != (h, w) {
-            return Err(Error::usage(format!("{}: images are {}×{}, Net.input_size asks for {h}×{w}", path.display(), s.h, s.w)));
+            return Err(Error::usage(format!(
+                "{}: images are {}×{}, Net.input_size asks for {h}×{w}",
+                path.display(),
+                s.h,
+                s.w
+            )));
         }
         Ok(s)
     }
@@ -225,7 +233,15 @@ impl Emorl {
 
     /// Both stages on a batch, the samples of `shard`, with I = `refinement`, at training step
     /// `step` (None: test time).
-    pub fn infer(&self, model: &EmorlNet, batch: &EmorlBatch, refinement: usize, step: Option<u64>, shard: &Shard, device: &Device) -> Inference {
+    pub fn infer(
+        &self,
+        model: &EmorlNet,
+        batch: &EmorlBatch,
+        refinement: usize,
+        step: Option<u64>,
+        shard: &Shard,
+        device: &Device,
+    ) -> Inference {
         let x = Tensor::<4>::from_data(TensorData::new(batch.imgs.clone(), batch.shape), device);
         let geco = match step {
             Some(s) => self.train_geco(s),
@@ -237,7 +253,13 @@ impl Emorl {
     /// FG-ARI, MSE and KL of each of `split`'s images at test-time I (`test_refinement`),
     /// in batches of `batch_size`. `model` may be on a plain device: the refinement gradient needs
     /// an autodiff one, so the model is moved there.
-    pub fn score(&self, model: &EmorlNet, split: &EmorlSplit, batch_size: usize, device: &Device) -> Result<ImageScores> {
+    pub fn score(
+        &self,
+        model: &EmorlNet,
+        split: &EmorlSplit,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<ImageScores> {
         let ad = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
         let model = model.valid().to_device(&ad);
         let mut out = ImageScores { ari: Vec::new(), mse: Vec::new(), kl: Vec::new() };
@@ -275,7 +297,8 @@ fn predicted_slots(log_masks: Tensor<5>, mask_hw: [usize; 2]) -> Vec<Vec<u32>> {
     masks
         .chunks(k * h * w)
         .map(|m| {
-            let planes: Vec<Vec<f32>> = m.chunks(h * w).map(|p| crate::data::clevr::resize_plane(p, h, w, mask_hw)).collect();
+            let planes: Vec<Vec<f32>> =
+                m.chunks(h * w).map(|p| crate::data::clevr::resize_plane(p, h, w, mask_hw)).collect();
             (0..mask_hw[0] * mask_hw[1])
                 .map(|j| (0..k).max_by(|&a, &b| planes[a][j].total_cmp(&planes[b][j])).unwrap_or(0) as u32)
                 .collect()
@@ -292,13 +315,24 @@ impl Family for Emorl {
         LoopSettings {
             optimizer: "adam".into(),
             // PyTorch's Adam defaults.
-            params: OptimParams { learning_rate: t.lr, beta1: 0.9, beta2: 0.999, epsilon: Some(1e-8), momentum: None, decay: 0.9 },
+            params: OptimParams {
+                learning_rate: t.lr,
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: Some(1e-8),
+                momentum: None,
+                decay: 0.9,
+            },
             clip_gradients: None,
             clip_global_norm: t.clip_grad_norm.then_some(5.0),
             max_epoch: usize::MAX,
             // `while step <= iters`: iters + 1 updates.
             max_steps: Some(t.iters + 1),
-            schedule: if t.use_scheduler { Schedule::WarmupHalving { warmup: t.warmup, half_life: 100_000 } } else { Schedule::Constant },
+            schedule: if t.use_scheduler {
+                Schedule::WarmupHalving { warmup: t.warmup, half_life: 100_000 }
+            } else {
+                Schedule::Constant
+            },
             max_patience: None,
             log_steps: t.tensorboard_freq as usize,
             checkpoint_steps: (t.checkpoint_freq > 0).then_some(t.checkpoint_freq),
@@ -370,7 +404,13 @@ impl Family for Emorl {
     }
 
     fn restore(&self, state: &Value) -> Result<()> {
-        let device = self.geco.lock().unwrap().as_ref().map(|g| g.beta.device()).ok_or_else(|| Error::internal("GECO restored before init_model"))?;
+        let device = self
+            .geco
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|g| g.beta.device())
+            .ok_or_else(|| Error::internal("GECO restored before init_model"))?;
         self.load_state(state, &device)
     }
 
@@ -385,7 +425,14 @@ impl Family for Emorl {
         s
     }
 
-    fn log_images(&self, model: &EmorlNet, batch: &EmorlBatch, step: u64, log: &mut RunLog, device: &Device) -> Result<()> {
+    fn log_images(
+        &self,
+        model: &EmorlNet,
+        batch: &EmorlBatch,
+        step: u64,
+        log: &mut RunLog,
+        device: &Device,
+    ) -> Result<()> {
         super::viz::log_images(self, model, batch, step, log, device)
     }
 

@@ -7,10 +7,10 @@
 use super::loss::{gaussian_nll, gmm_nll, kl, kl_standard, per_image};
 use super::model::{EmorlNet, Posterior};
 use crate::nn::{TORCH_LN_EPS, normalize};
-use burn::module::Module;
-use burn::tensor::activation::elu;
 use crate::train::Shard;
+use burn::module::Module;
 use burn::tensor::Tensor;
+use burn::tensor::activation::elu;
 
 /// What inference needs besides the network (the original's `Net.*` and dataset keys).
 #[derive(Debug, Clone)]
@@ -110,7 +110,15 @@ impl EmorlNet {
     /// The parts of a step's loss that read λ: decoding z = μ + std(s)·ε, the likelihood, and the
     /// KL of q(λ) against `prior` (N(0, I) when None) plus, at step 0, the layer below's KL
     /// against the prior built from a sample of q(λ) with noise `below.1`.
-    fn score(&self, q: &Posterior, eps: &Tensor<2>, prior: Option<&Posterior>, below: Option<(&Posterior, &Tensor<2>)>, x01: &Tensor<4>, cfg: &InferCfg) -> Scored {
+    fn score(
+        &self,
+        q: &Posterior,
+        eps: &Tensor<2>,
+        prior: Option<&Posterior>,
+        below: Option<(&Posterior, &Tensor<2>)>,
+        x01: &Tensor<4>,
+        cfg: &InferCfg,
+    ) -> Scored {
         let (rgb, log_masks) = self.decoder.forward(q.sample_with(eps), cfg.k, cfg.image);
         let nll = if cfg.gmm {
             gmm_nll(x01.clone(), rgb.clone(), log_masks.clone(), cfg.sigma)
@@ -128,7 +136,17 @@ impl EmorlNet {
     }
 
     /// ∂(the λ-dependent part of a step's loss)/∂λ at λ = q, as a constant [N·K, 2D].
-    pub fn loss_gradient(&self, q: &Posterior, eps: &Tensor<2>, prior: Option<&Posterior>, below: Option<(&Posterior, &Tensor<2>)>, x01: &Tensor<4>, cfg: &InferCfg, geco: Option<&GecoTerm>, share: f64) -> Tensor<2> {
+    pub fn loss_gradient(
+        &self,
+        q: &Posterior,
+        eps: &Tensor<2>,
+        prior: Option<&Posterior>,
+        below: Option<(&Posterior, &Tensor<2>)>,
+        x01: &Tensor<4>,
+        cfg: &InferCfg,
+        geco: Option<&GecoTerm>,
+        share: f64,
+    ) -> Tensor<2> {
         let d = q.mu.dims()[1];
         let lambda = Tensor::cat(vec![q.mu.clone(), q.s.clone()], 1).detach().require_grad();
         let rows = lambda.dims()[0];
@@ -181,7 +199,13 @@ impl EmorlNet {
         let below = below_of_last.as_ref().map(|(p, e)| (p, e));
         let s0 = self.score(&last, &eps0, prior_of_last.as_ref(), below, &x01, cfg);
         let kl0 = s0.kl + kl_rest;
-        let mut steps = vec![Step { loss: step_loss(s0.nll.clone(), kl0.clone(), cfg.kl_beta, geco, share), nll: s0.nll, kl: kl0, rgb: s0.rgb, log_masks: s0.log_masks }];
+        let mut steps = vec![Step {
+            loss: step_loss(s0.nll.clone(), kl0.clone(), cfg.kl_beta, geco, share),
+            nll: s0.nll,
+            kl: kl0,
+            rgb: s0.rgb,
+            log_masks: s0.log_masks,
+        }];
 
         let (mut q, mut eps, mut prior, mut below) = (last, eps0, prior_of_last, below_of_last);
         let d = q.mu.dims()[1];
@@ -192,9 +216,21 @@ impl EmorlNet {
         // pass their gradients, which would be thrown away.
         let frozen = if cfg.refinement > 0 { Some(self.clone().no_grad()) } else { None };
         for _ in 0..cfg.refinement {
-            let g = frozen.as_ref().expect("refinement > 0").loss_gradient(&q, &eps, prior.as_ref(), below.as_ref().map(|(p, e)| (p, e)), &x01, cfg, geco, share);
+            let g = frozen.as_ref().expect("refinement > 0").loss_gradient(
+                &q,
+                &eps,
+                prior.as_ref(),
+                below.as_ref().map(|(p, e)| (p, e)),
+                &x01,
+                cfg,
+                geco,
+                share,
+            );
             let (g_mu, g_s) = (g.clone().slice([0..rows, 0..d]), g.slice([0..rows, d..2 * d]));
-            let e = Tensor::cat(vec![q.mu.clone(), q.s.clone(), normalize(g_mu, TORCH_LN_EPS), normalize(g_s, TORCH_LN_EPS)], 1);
+            let e = Tensor::cat(
+                vec![q.mu.clone(), q.s.clone(), normalize(g_mu, TORCH_LN_EPS), normalize(g_s, TORCH_LN_EPS)],
+                1,
+            );
             let r = &self.refinement;
             let encoded = r.encode.forward(e, |x| elu(x, 1.0));
             h = r.gru.forward(encoded, h);
@@ -207,10 +243,21 @@ impl EmorlNet {
             below = None;
             eps = q.noise(shard);
             let s = self.score(&q, &eps, prior.as_ref(), None, &x01, cfg);
-            steps.push(Step { loss: step_loss(s.nll.clone(), s.kl.clone(), cfg.kl_beta, geco, share), nll: s.nll, kl: s.kl, rgb: s.rgb, log_masks: s.log_masks });
+            steps.push(Step {
+                loss: step_loss(s.nll.clone(), s.kl.clone(), cfg.kl_beta, geco, share),
+                nll: s.nll,
+                kl: s.kl,
+                rgb: s.rgb,
+                log_masks: s.log_masks,
+            });
         }
         let i = cfg.refinement as f64;
-        let total = steps.iter().enumerate().map(|(j, s)| s.loss.clone() * ((i + 3.0 - j as f64) / (i + 1.0))).reduce(|a, b| a + b).expect("step 0");
+        let total = steps
+            .iter()
+            .enumerate()
+            .map(|(j, s)| s.loss.clone() * ((i + 3.0 - j as f64) / (i + 1.0)))
+            .reduce(|a, b| a + b)
+            .expect("step 0");
         Inference { steps, total, attention: stage1.attention, layers: qs, deltas }
     }
 }

@@ -27,7 +27,9 @@ pub fn gmm_nll(x: Tensor<4>, rgb: Tensor<5>, log_masks: Tensor<5>, sigma: f64) -
 pub fn kl(q: &Posterior, p: &Posterior) -> Tensor<1> {
     let (sq, sp) = (std_of(q.s.clone()), std_of(p.s.clone()));
     let rows = q.mu.dims()[0];
-    let t = sp.clone().log() - sq.clone().log() + (sq.square() + (q.mu.clone() - p.mu.clone()).square()) / (sp.square() * 2.0) - 0.5;
+    let t = sp.clone().log() - sq.clone().log()
+        + (sq.square() + (q.mu.clone() - p.mu.clone()).square()) / (sp.square() * 2.0)
+        - 0.5;
     t.sum_dim(1).reshape([rows])
 }
 
@@ -73,10 +75,12 @@ mod tests {
         let sigma = 0.3f64;
         let (xs, y0, y1) = ([1.0, 0.0, 0.5], [0.8, 0.2, 0.5], [0.4, 0.6, 0.1]);
         let var = sigma * sigma;
-        let want: f64 = (0..3).map(|c| {
-            let mean = m0 * y0[c] + m1 * y1[c];
-            0.5 * var.ln() + 0.5 * (xs[c] - mean).powi(2) / var
-        }).sum();
+        let want: f64 = (0..3)
+            .map(|c| {
+                let mean = m0 * y0[c] + m1 * y1[c];
+                0.5 * var.ln() + 0.5 * (xs[c] - mean).powi(2) / var
+            })
+            .sum();
         let got = vals(gaussian_nll(x.clone(), rgb.clone(), log_masks.clone(), sigma))[0];
         assert!((got - want).abs() < 1e-4, "{got} vs {want}");
         let comp = |m: f64, y: f64, x: f64| m * (-0.5 * (x - y).powi(2) / var).exp() / var.sqrt();

@@ -60,7 +60,8 @@ mod tests {
         let lm = Tensor::<5>::from_data(TensorData::new(vec![0.25f32.ln(), 0.75f32.ln()], [1, 2, 1, 1, 1]), &d);
         let got = mse(x, rgb, lm).into_scalar::<f64>();
         let mean: [f64; 3] = [0.25 * 0.8 + 0.75 * 0.4, 0.25 * 0.2 + 0.75 * 0.6, 0.25 * 0.5 + 0.75 * 0.1];
-        let want = [(1.0 - mean[0]).powi(2), (0.0 - mean[1]).powi(2), (0.5 - mean[2]).powi(2)].iter().sum::<f64>() / 3.0;
+        let want =
+            [(1.0 - mean[0]).powi(2), (0.0 - mean[1]).powi(2), (0.5 - mean[2]).powi(2)].iter().sum::<f64>() / 3.0;
         assert!((got - want).abs() < 1e-6, "{got} vs {want}");
         assert_eq!(mean_std(&[1.0, 3.0]), (2.0, 1.0));
     }

@@ -5,10 +5,10 @@
 use super::dual_gru::{DualGru, Gru};
 use crate::nn::conv::{Conv2d, ConvTranspose2d};
 use crate::nn::{Dense, LayerNorm, TORCH_LN_EPS};
+use crate::train::Shard;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax, softplus};
-use crate::train::Shard;
 use burn::tensor::{Device, Int, Tensor};
 
 /// The three decoders of the original.
@@ -67,7 +67,10 @@ pub struct Mlp {
 
 impl Mlp {
     fn new(d_in: usize, hidden: usize, d_out: usize, device: &Device) -> Mlp {
-        Mlp { first: Dense::with(d_in, hidden, true, small_init(), device), second: Dense::with(hidden, d_out, true, small_init(), device) }
+        Mlp {
+            first: Dense::with(d_in, hidden, true, small_init(), device),
+            second: Dense::with(hidden, d_out, true, small_init(), device),
+        }
     }
 
     pub fn forward(&self, x: Tensor<2>, act: fn(Tensor<2>) -> Tensor<2>) -> Tensor<2> {
@@ -191,18 +194,25 @@ impl EmorlNet {
             gru: if shape.dual_gru {
                 PosteriorCell::Dual(DualGru::new(d, device))
             } else {
-                PosteriorCell::Single(SingleGru { project: Dense::torch(d, 2 * d, device), gru: Gru::new(2 * d, device) })
+                PosteriorCell::Single(SingleGru {
+                    project: Dense::torch(d, 2 * d, device),
+                    gru: Gru::new(2 * d, device),
+                })
             },
             ln_mu: LayerNorm::with_eps(d, TORCH_LN_EPS, device),
             mlp_mu: Mlp::new(d, 2 * d, d, device),
             ln_s: LayerNorm::with_eps(d, TORCH_LN_EPS, device),
             mlp_s: Mlp::new(d, 2 * d, d, device),
         };
-        let deconv = |c_in, c_out, k, stride, pad, out_pad| DecoderLayer::Deconv(ConvTranspose2d::with(c_in, c_out, k, stride, pad, out_pad, small_init(), device));
+        let deconv = |c_in, c_out, k, stride, pad, out_pad| {
+            DecoderLayer::Deconv(ConvTranspose2d::with(c_in, c_out, k, stride, pad, out_pad, small_init(), device))
+        };
         let conv = |c_in, c_out, k, pad| DecoderLayer::Conv(conv(c_in, c_out, k, pad));
         let layers = match shape.decoder {
             DecoderKind::Small => vec![conv(d, 32, 5, 1), conv(32, 32, 5, 1), conv(32, 32, 5, 1), conv(32, 4, 3, 1)],
-            DecoderKind::Iodine => vec![conv(d, 64, 3, 0), conv(64, 64, 3, 0), conv(64, 64, 3, 0), conv(64, 64, 3, 0), conv(64, 4, 3, 0)],
+            DecoderKind::Iodine => {
+                vec![conv(d, 64, 3, 0), conv(64, 64, 3, 0), conv(64, 64, 3, 0), conv(64, 64, 3, 0), conv(64, 4, 3, 0)]
+            }
             DecoderKind::Big => vec![
                 deconv(d, 64, 5, 2, 2, 1),
                 deconv(64, 64, 5, 2, 2, 1),
@@ -378,7 +388,10 @@ mod tests {
     fn stage_one_and_the_decoder_have_the_right_shapes() {
         use burn::tensor::Distribution;
         let dev = Device::flex();
-        let m = EmorlNet::new(&NetShape { image: [12, 12], z_size: 8, layers: 2, decoder: DecoderKind::Small, dual_gru: true }, &dev);
+        let m = EmorlNet::new(
+            &NetShape { image: [12, 12], z_size: 8, layers: 2, decoder: DecoderKind::Small, dual_gru: true },
+            &dev,
+        );
         let x = Tensor::<4>::random([2, 3, 12, 12], Distribution::Uniform(-1.0, 1.0), &dev);
         let (keys, values) = m.encoder.forward(x);
         assert_eq!(keys.dims(), [2, 144, 8]);

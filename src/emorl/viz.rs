@@ -54,7 +54,14 @@ fn interleave(chw: &[f32]) -> Vec<f32> {
 }
 
 /// The pictures of every image of `batch` with I = `refinement` at optimiser step `step`.
-pub fn samples(fam: &Emorl, model: &EmorlNet, batch: &EmorlBatch, refinement: usize, step: Option<u64>, device: &Device) -> Vec<Sample> {
+pub fn samples(
+    fam: &Emorl,
+    model: &EmorlNet,
+    batch: &EmorlBatch,
+    refinement: usize,
+    step: Option<u64>,
+    device: &Device,
+) -> Vec<Sample> {
     let ad = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
     let model = model.valid().to_device(&ad);
     let [n, _, h, w] = batch.shape;
@@ -76,13 +83,17 @@ pub fn samples(fam: &Emorl, model: &EmorlNet, batch: &EmorlBatch, refinement: us
         rows.into_iter().map(|(l, rgb, lm, a)| (l, host(rgb), host(lm.exp()), host(a))).collect();
     (0..n)
         .map(|i| {
-            let image = interleave(&batch.imgs[i * 3 * p..][..3 * p].iter().map(|v| (v + 1.0) / 2.0).collect::<Vec<_>>());
+            let image =
+                interleave(&batch.imgs[i * 3 * p..][..3 * p].iter().map(|v| (v + 1.0) / 2.0).collect::<Vec<_>>());
             let truth = if batch.masks.is_empty() {
                 Vec::new()
             } else {
                 // CLEVR's masks keep the 192-px crop: nearest neighbour down to the image.
                 let [mh, mw] = batch.mask_hw;
-                let full = super::metrics::labels_from_masks(&batch.masks[i * batch.e * mh * mw..][..batch.e * mh * mw], batch.e);
+                let full = super::metrics::labels_from_masks(
+                    &batch.masks[i * batch.e * mh * mw..][..batch.e * mh * mw],
+                    batch.e,
+                );
                 (0..p).map(|j| full[(j / w) * mh / h * mw + (j % w) * mw / w]).collect()
             };
             let steps = rows
@@ -93,7 +104,13 @@ pub fn samples(fam: &Emorl, model: &EmorlNet, batch: &EmorlBatch, refinement: us
                     let masks: Vec<Vec<f32>> = (0..k).map(mask).collect();
                     let rgbs: Vec<Vec<f32>> = (0..k).map(slot_rgb).collect();
                     let components = (0..k)
-                        .map(|s| rgbs[s].iter().enumerate().map(|(j, c)| masks[s][j / 3] * c + 1.0 - masks[s][j / 3]).collect())
+                        .map(|s| {
+                            rgbs[s]
+                                .iter()
+                                .enumerate()
+                                .map(|(j, c)| masks[s][j / 3] * c + 1.0 - masks[s][j / 3])
+                                .collect()
+                        })
                         .collect();
                     let recon = (0..3 * p).map(|j| (0..k).map(|s| masks[s][j / 3] * rgbs[s][j]).sum()).collect();
                     let assignment = (0..p)
@@ -167,9 +184,22 @@ fn strip(panels: &[Panel], h: usize, w: usize) -> Canvas {
 /// The original's TensorBoard images of batch element 0 at a log point: `image`, and at the last
 /// step (level L + I − 1) `RGB_level_…` (components), `masks_level_…`, `reconstruction_level_…`,
 /// with `attn_level_{L−1}`.
-pub fn log_images(fam: &Emorl, model: &EmorlNet, batch: &EmorlBatch, step: u64, log: &mut RunLog, device: &Device) -> Result<()> {
+pub fn log_images(
+    fam: &Emorl,
+    model: &EmorlNet,
+    batch: &EmorlBatch,
+    step: u64,
+    log: &mut RunLog,
+    device: &Device,
+) -> Result<()> {
     let [_, c, h, w] = batch.shape;
-    let first = EmorlBatch { shape: [1, c, h, w], imgs: batch.imgs[..c * h * w].to_vec(), masks: Vec::new(), e: batch.e, mask_hw: batch.mask_hw };
+    let first = EmorlBatch {
+        shape: [1, c, h, w],
+        imgs: batch.imgs[..c * h * w].to_vec(),
+        masks: Vec::new(),
+        e: batch.e,
+        mask_hw: batch.mask_hw,
+    };
     let refinement = fam.refinement_at(step);
     let s = samples(fam, model, &first, refinement, Some(step), device).remove(0);
     let last = s.steps.last().expect("step 0");
@@ -186,7 +216,13 @@ pub fn log_images(fam: &Emorl, model: &EmorlNet, batch: &EmorlBatch, step: u64, 
 }
 
 /// The first `n` test images drawn as `<dir>/sample_<i>.png` at test-time I.
-pub fn write_samples(fam: &Emorl, model: &EmorlNet, n: usize, dir: &Path, device: &Device) -> Result<Vec<std::path::PathBuf>> {
+pub fn write_samples(
+    fam: &Emorl,
+    model: &EmorlNet,
+    n: usize,
+    dir: &Path,
+    device: &Device,
+) -> Result<Vec<std::path::PathBuf>> {
     let split = fam.test_split(n)?;
     let batch = gather(&split, &(0..split.n).collect::<Vec<_>>());
     let mut paths = Vec::new();
@@ -210,11 +246,55 @@ pub fn draw_all(fam: &Emorl, model: &EmorlNet, dir: &Path, device: &Device) -> R
 pub fn curves(dir: &Path) -> Canvas {
     use crate::train::log::curve;
     use crate::viz::{PALETTE, Series};
-    let s = |split: &str, key: &str, name: &str, c: usize| Series { name: name.into(), points: curve(dir, split, "step", key), colour: PALETTE[c] };
+    let s = |split: &str, key: &str, name: &str, c: usize| Series {
+        name: name.into(),
+        points: curve(dir, split, "step", key),
+        colour: PALETTE[c],
+    };
     let mut c = Canvas::new(1280, 800);
-    c.chart(0, 0, 640, 400, "reconstruction (last step, train)", "step", "NLL per image", &[s("train_running", "nll", "NLL", 2)], &[]);
-    c.chart(640, 0, 640, 400, "KL (last step, train)", "step", "KL per image", &[s("train_running", "kl", "KL", 0)], &[]);
-    c.chart(0, 400, 640, 400, "validation", "step", "score", &[s("validation", "ARI", "FG-ARI", 1), s("validation", "MSE", "MSE", 3)], &[]);
-    c.chart(640, 400, 640, 400, "GECO", "step", "softplus⁻¹ multiplier ζ", &[s("train_running", "geco_beta", "ζ", 4)], &[]);
+    c.chart(
+        0,
+        0,
+        640,
+        400,
+        "reconstruction (last step, train)",
+        "step",
+        "NLL per image",
+        &[s("train_running", "nll", "NLL", 2)],
+        &[],
+    );
+    c.chart(
+        640,
+        0,
+        640,
+        400,
+        "KL (last step, train)",
+        "step",
+        "KL per image",
+        &[s("train_running", "kl", "KL", 0)],
+        &[],
+    );
+    c.chart(
+        0,
+        400,
+        640,
+        400,
+        "validation",
+        "step",
+        "score",
+        &[s("validation", "ARI", "FG-ARI", 1), s("validation", "MSE", "MSE", 3)],
+        &[],
+    );
+    c.chart(
+        640,
+        400,
+        640,
+        400,
+        "GECO",
+        "step",
+        "softplus⁻¹ multiplier ζ",
+        &[s("train_running", "geco_beta", "ζ", 4)],
+        &[],
+    );
     c
 }

@@ -76,10 +76,7 @@ struct Information {
 fn information(labels_true: &[u32], labels_pred: &[u32]) -> Information {
     let c = Contingency::new(labels_true, labels_pred);
     let n = c.n;
-    let mi: f64 = c
-        .cells()
-        .map(|(i, j, nij)| nij / n * ((nij * n).ln() - (c.rows[i] * c.cols[j]).ln()))
-        .sum();
+    let mi: f64 = c.cells().map(|(i, j, nij)| nij / n * ((nij * n).ln() - (c.rows[i] * c.cols[j]).ln())).sum();
     Information {
         mi: mi.max(0.0),
         h_true: entropy(&c.rows, n),
@@ -103,11 +100,7 @@ fn expected_mutual_information(c: &Contingency) -> f64 {
             for nij in start..=end {
                 let nij = nij as f64;
                 let term2 = (n * nij).ln() - a.ln() - b.ln();
-                let gln = fixed
-                    - lg(nij + 1.0)
-                    - lg(a - nij + 1.0)
-                    - lg(b - nij + 1.0)
-                    - lg(n - a - b + nij + 1.0);
+                let gln = fixed - lg(nij + 1.0) - lg(a - nij + 1.0) - lg(b - nij + 1.0) - lg(n - a - b + nij + 1.0);
                 emi += nij / n * term2 * gln.exp();
             }
         }

@@ -78,14 +78,11 @@ impl StepWeights {
                 Ok((0..nr_steps).map(|t| if t + 1 == nr_steps { 1.0 } else { 0.0 }).collect())
             }
             StepWeights::Named(s) if s == "all" => Ok(vec![1.0; nr_steps]),
-            StepWeights::Named(s) => {
-                Err(format!("nem.loss_step_weights: `{s}` is not 'last', 'all' or a list"))
-            }
+            StepWeights::Named(s) => Err(format!("nem.loss_step_weights: `{s}` is not 'last', 'all' or a list")),
             StepWeights::List(w) if w.len() == nr_steps => Ok(w.clone()),
-            StepWeights::List(w) => Err(format!(
-                "nem.loss_step_weights has {} weights but nem.nr_steps is {nr_steps}",
-                w.len()
-            )),
+            StepWeights::List(w) => {
+                Err(format!("nem.loss_step_weights has {} weights but nem.nr_steps is {nr_steps}", w.len()))
+            }
         }
     }
 }

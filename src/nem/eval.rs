@@ -19,7 +19,14 @@ impl Nem {
     /// its `n_init` runs. The restarts run as copies of the batch in one pass (in chunks of at most
     /// `MAX_RESTART_IMAGES` images, the chunk from index `first` drawing from the stream
     /// (seed, first)); the reported losses are their mean.
-    pub fn unroll_best(&self, net: &InnerNet, batch: &loader::NemBatch, seed: u64, device: &Device, restarts: usize) -> Unrolled {
+    pub fn unroll_best(
+        &self,
+        net: &InnerNet,
+        batch: &loader::NemBatch,
+        seed: u64,
+        device: &Device,
+        restarts: usize,
+    ) -> Unrolled {
         if restarts <= 1 {
             return self.unroll(net, batch, &Shard::whole(derive_seed(seed, &[0]), batch.shape[1]), device, true);
         }
@@ -32,9 +39,14 @@ impl Nem {
             chunks.push((n, self.unroll(net, &loader::repeat(batch, n), &shard, device, true)));
         }
         let mean = |f: fn(&Unrolled) -> &Tensor<1>| -> Tensor<1> {
-            chunks.iter().map(|(n, u)| f(u).clone() * (*n as f64 / restarts as f64)).reduce(|a, c| a + c).expect("a chunk")
+            chunks
+                .iter()
+                .map(|(n, u)| f(u).clone() * (*n as f64 / restarts as f64))
+                .reduce(|a, c| a + c)
+                .expect("a chunk")
         };
-        let (loss, intra, inter, ub) = (mean(|u| &u.loss), mean(|u| &u.intra), mean(|u| &u.inter), mean(|u| &u.ub_loss_last));
+        let (loss, intra, inter, ub) =
+            (mean(|u| &u.loss), mean(|u| &u.intra), mean(|u| &u.inter), mean(|u| &u.ub_loss_last));
         let kept: Vec<Kept> = chunks.into_iter().map(|(_, u)| u.kept.expect("kept")).collect();
         let cat4 = |f: fn(&Kept) -> &Tensor<4>| Tensor::cat(kept.iter().map(|k| f(k).clone()).collect(), 0);
         let (psi, gamma) = (cat4(|k| &k.psi), cat4(|k| &k.gamma)); // [R·B, K, P, C]
@@ -42,23 +54,32 @@ impl Nem {
         let losses = Tensor::cat(kept.iter().map(|k| k.image_loss.clone()).collect(), 0).reshape([restarts, b]);
         let best = losses.clone().argmin(0); // [1, B]
         let r = restarts as i64;
-        let chosen = Tensor::<1, Int>::arange(0..r, device).reshape([restarts, 1]).equal(best.expand([restarts, b])).float();
+        let chosen =
+            Tensor::<1, Int>::arange(0..r, device).reshape([restarts, 1]).equal(best.expand([restarts, b])).float();
         // Σ_r onehot[r, b] · x[r·B + b, …].
         let pick = |x: Tensor<4>| -> Tensor<4> {
             let [_, k, p, c] = x.dims();
-            (x.reshape([restarts, b, k, p, c]) * chosen.clone().reshape([restarts, b, 1, 1, 1])).sum_dim(0).reshape([b, k, p, c])
+            (x.reshape([restarts, b, k, p, c]) * chosen.clone().reshape([restarts, b, 1, 1, 1]))
+                .sum_dim(0)
+                .reshape([b, k, p, c])
         };
         let [t, _, p] = assignments.dims();
-        let assignments = (assignments.float().reshape([t, restarts, b, p]) * chosen.clone().reshape([1, restarts, b, 1]))
-            .sum_dim(1)
-            .reshape([t, b, p])
-            .int();
+        let assignments = (assignments.float().reshape([t, restarts, b, p])
+            * chosen.clone().reshape([1, restarts, b, 1]))
+        .sum_dim(1)
+        .reshape([t, b, p])
+        .int();
         Unrolled {
             loss,
             intra,
             inter,
             ub_loss_last: ub,
-            kept: Some(Kept { assignments, psi: pick(psi), gamma: pick(gamma), image_loss: (losses * chosen).sum_dim(0).reshape([b]) }),
+            kept: Some(Kept {
+                assignments,
+                psi: pick(psi),
+                gamma: pick(gamma),
+                image_loss: (losses * chosen).sum_dim(0).reshape([b]),
+            }),
         }
     }
 
@@ -79,12 +100,16 @@ impl Nem {
         let (mut n, mut per_t) = (0usize, vec![[0f64; 4]; steps]); // [ari, ami, nmi, count]
         for (i, batch) in batches.enumerate() {
             let bsz = batch.shape[1];
-            let out = self.unroll_best(net, &batch, derive_seed(self.cfg.seed, &[u64::MAX - 1, i as u64]), device, restarts);
-            for (k, v) in [("loss", out.loss), ("intra", out.intra), ("inter", out.inter), ("ub_loss_last", out.ub_loss_last)] {
+            let out =
+                self.unroll_best(net, &batch, derive_seed(self.cfg.seed, &[u64::MAX - 1, i as u64]), device, restarts);
+            for (k, v) in
+                [("loss", out.loss), ("intra", out.intra), ("inter", out.inter), ("ub_loss_last", out.ub_loss_last)]
+            {
                 *sums.entry(k.into()).or_default() += v.into_scalar::<f64>() * bsz as f64;
             }
             n += bsz;
-            let assign: Vec<i64> = out.kept.expect("kept").assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
+            let assign: Vec<i64> =
+                out.kept.expect("kept").assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
             let groups = batch.groups.as_ref().ok_or_else(|| Error::usage("the dataset has no `groups`"))?;
             let p = batch.shape[2] * batch.shape[3];
             for t in 0..steps {
@@ -140,8 +165,15 @@ impl Nem {
             c,
             k: self.spec.components(),
             steps: self.cfg.nem.nr_steps,
-            assign: kept.assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap()
-                .into_iter().map(|a| a as u32).collect(),
+            assign: kept
+                .assignments
+                .into_data()
+                .convert::<i64>()
+                .try_into_vec::<i64>()
+                .unwrap()
+                .into_iter()
+                .map(|a| a as u32)
+                .collect(),
             psi: floats(psi),
             gamma: floats(gamma),
             batch,

@@ -148,7 +148,13 @@ impl Nem {
     /// The dataset file, generated first when missing and allowed.
     pub fn data_file(&self) -> Result<std::path::PathBuf> {
         let d = &self.cfg.dataset;
-        data::ensure_nem_file(&d.path, &d.name, d.generate, d.seed, [d.sizes.training, d.sizes.validation, d.sizes.test])
+        data::ensure_nem_file(
+            &d.path,
+            &d.name,
+            d.generate,
+            d.seed,
+            [d.sizes.training, d.sizes.validation, d.sizes.test],
+        )
     }
 
     pub fn read_split(&self, split: &str, limit: Option<usize>) -> Result<NemSplit> {
@@ -158,7 +164,11 @@ impl Nem {
         let data = [s.shape[2], s.shape[3], s.shape[4]];
         let fits = if frame[0] == 1 { s.frame_size() == frame[1] } else { data == frame };
         if !fits {
-            let decodes = if frame[0] == 1 { format!("{} values", frame[1]) } else { format!("{}×{}×{}", frame[0], frame[1], frame[2]) };
+            let decodes = if frame[0] == 1 {
+                format!("{} values", frame[1])
+            } else {
+                format!("{}×{}×{}", frame[0], frame[1], frame[2])
+            };
             return Err(Error::usage(format!(
                 "dataset `{split}` has frames of {}×{}×{} but the network decodes {decodes}",
                 data[0], data[1], data[2]
@@ -203,7 +213,14 @@ impl Nem {
     /// Unroll the EM loop over a batch, the samples of `shard`: its losses are their share of the
     /// whole batch's mean. Static data (T = 1) gives every step the same frame. With a learned
     /// θ_init, iteration 0 only decodes θ_0 = θ_init + jitter (no M-step).
-    pub fn unroll(&self, net: &InnerNet, batch: &loader::NemBatch, shard: &Shard, device: &Device, keep: bool) -> Unrolled {
+    pub fn unroll(
+        &self,
+        net: &InnerNet,
+        batch: &loader::NemBatch,
+        shard: &Shard,
+        device: &Device,
+        keep: bool,
+    ) -> Unrolled {
         let [t_data, b, h, w, c] = batch.shape;
         let (p, k) = (h * w, self.spec.k);
         let x = Tensor::<4>::from_data(TensorData::new(batch.features.clone(), [t_data, b, p, c]), device);

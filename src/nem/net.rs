@@ -212,7 +212,9 @@ fn layers(cfgs: &[LayerCfg], mut flow: Flow, star: Act, device: Option<&Device>)
             "reshape" => {
                 let shape: Option<[usize; 3]> = match &cfg.shape {
                     Some(v) if v.as_i64() == Some(-1) => None,
-                    Some(v) => Some(serde_json::from_value(v.clone()).map_err(|_| "a `reshape` shape is [H, W, C] or -1")?),
+                    Some(v) => {
+                        Some(serde_json::from_value(v.clone()).map_err(|_| "a `reshape` shape is [H, W, C] or -1")?)
+                    }
                     None => return Err("a `reshape` layer needs a `shape`".into()),
                 };
                 if let Some([h, w, c]) = shape.filter(|[h, w, c]| h * w * c != flow.width) {
@@ -222,7 +224,8 @@ fn layers(cfgs: &[LayerCfg], mut flow: Flow, star: Act, device: Option<&Device>)
                 flow.map = shape;
             }
             "conv" | "r_conv" => {
-                let [h, w, c] = flow.map.ok_or(format!("a `{}` layer needs a map: add a `reshape` before it", cfg.name))?;
+                let [h, w, c] =
+                    flow.map.ok_or(format!("a `{}` layer needs a map: add a `reshape` before it", cfg.name))?;
                 if cfg.offset.is_some_and(|o| o != 0) {
                     return Err("`r_conv` with an `offset` is not available yet".into());
                 }
@@ -267,7 +270,13 @@ pub fn decoded_frame(cfg: &NetworkCfg) -> Result<[usize; 3], String> {
 
 /// Build the inner network for frames of shape `frame` (H, W, C) and `k` slots; `output_act`
 /// replaces `'*'`.
-pub fn build(cfg: &NetworkCfg, frame: [usize; 3], k: usize, output_act: Act, device: &Device) -> Result<InnerNet, String> {
+pub fn build(
+    cfg: &NetworkCfg,
+    frame: [usize; 3],
+    k: usize,
+    output_act: Act,
+    device: &Device,
+) -> Result<InnerNet, String> {
     let d = frame.iter().product();
     let recurrent = match cfg.recurrent.as_slice() {
         [r] => r,
@@ -296,7 +305,8 @@ pub fn build(cfg: &NetworkCfg, frame: [usize; 3], k: usize, output_act: Act, dev
         Some("tanh") => Act::Tanh,
         Some(a) => return Err(format!("the `{}` layer's activation is sigmoid or tanh, not `{a}`", recurrent.name)),
     };
-    let (input, flow) = layers(&cfg.input, Flow { width: d, map: Some(frame), flattened: None }, Act::Linear, Some(device))?;
+    let (input, flow) =
+        layers(&cfg.input, Flow { width: d, map: Some(frame), flattened: None }, Act::Linear, Some(device))?;
     let gates = gru.then(|| {
         let mut g = Dense::new(flow.width + units, 2 * units, true, device);
         g.bias = Some(Initializer::Ones.init([2 * units], device));
@@ -308,12 +318,12 @@ pub fn build(cfg: &NetworkCfg, frame: [usize; 3], k: usize, output_act: Act, dev
         ln: recurrent.ln.then(|| LayerNorm::new(units, device)),
         act,
     };
-    let (output, flow) = layers(&cfg.output, Flow { width: units, map: None, flattened: None }, output_act, Some(device))?;
+    let (output, flow) =
+        layers(&cfg.output, Flow { width: units, map: None, flattened: None }, output_act, Some(device))?;
     if flow.width != d {
         return Err(format!("the decoder ends with {} values but a frame has {d}", flow.width));
     }
-    let theta_init = cfg.theta_init.as_ref().map(|t| {
-        Initializer::Normal { mean: 0.0, std: t.std }.init([k, units], device)
-    });
+    let theta_init =
+        cfg.theta_init.as_ref().map(|t| Initializer::Normal { mean: 0.0, std: t.std }.init([k, units], device));
     Ok(InnerNet::Rnn(RnnEm { input, cell, output, theta_init }))
 }

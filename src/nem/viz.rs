@@ -192,14 +192,20 @@ fn grouping_scores(dir: &Path) -> Canvas {
     let series: Vec<Series> = [("last_AMI", "AMI"), ("last_NMI", "NMI"), ("last_ARI", "ARI")]
         .iter()
         .zip([PALETTE[0], PALETTE[1], PALETTE[2]])
-        .map(|((key, name), colour)| Series {
-            name: name.to_string(),
-            points: curve(dir, "validation", key),
-            colour,
-        })
+        .map(|((key, name), colour)| Series { name: name.to_string(), points: curve(dir, "validation", key), colour })
         .collect();
     let marks: Vec<(usize, usize)> = argmax(&series[0].points).map(|i| (0, i)).into_iter().collect();
-    c.chart(0, 0, 640, 400, "grouping of foreground pixels, last EM iteration (validation)", "epoch", "score", &series, &marks);
+    c.chart(
+        0,
+        0,
+        640,
+        400,
+        "grouping of foreground pixels, last EM iteration (validation)",
+        "epoch",
+        "score",
+        &series,
+        &marks,
+    );
     c
 }
 

@@ -2,7 +2,7 @@
 //! neighbour upsampling of a "resize conv" (`r_conv`). Maps are [N, C, H, W].
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
-use burn::tensor::module::{conv2d, conv_transpose2d};
+use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Tensor};
 
@@ -33,7 +33,15 @@ impl Conv2d {
     }
 
     /// Any padding and weight initialiser (fans of a conv kernel), zero bias.
-    pub fn with(c_in: usize, c_out: usize, k: usize, stride: usize, padding: Option<usize>, init: Initializer, device: &Device) -> Self {
+    pub fn with(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        padding: Option<usize>,
+        init: Initializer,
+        device: &Device,
+    ) -> Self {
         let (fan_in, fan_out) = (c_in * k * k, c_out * k * k);
         Conv2d {
             weight: init.init_with([c_out, c_in, k, k], Some(fan_in), Some(fan_out), device),
@@ -89,7 +97,16 @@ pub struct ConvTranspose2d {
 }
 
 impl ConvTranspose2d {
-    pub fn with(c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize, output_padding: usize, init: Initializer, device: &Device) -> Self {
+    pub fn with(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+        output_padding: usize,
+        init: Initializer,
+        device: &Device,
+    ) -> Self {
         // PyTorch takes the fans of a transposed conv's weight from its [in, out, k, k] layout.
         let (fan_in, fan_out) = (c_out * k * k, c_in * k * k);
         ConvTranspose2d {
@@ -142,8 +159,10 @@ mod tests {
         assert_eq!(up.forward(Tensor::zeros([2, 3, 6, 6], &dev)).dims(), [2, 4, 12, 12]);
         // A single 1 in the input places the kernel (flipped as a correlation's adjoint) in the output.
         let mut one = ConvTranspose2d::with(1, 1, 3, 1, 1, 0, Initializer::Zeros, &dev);
-        one.weight = Param::from_tensor(Tensor::<1, burn::tensor::Int>::arange(0..9, &dev).float().reshape([1, 1, 3, 3]));
-        let x = Tensor::<4>::zeros([1, 1, 5, 5], &dev).slice_assign([0..1, 0..1, 2..3, 2..3], Tensor::ones([1, 1, 1, 1], &dev));
+        one.weight =
+            Param::from_tensor(Tensor::<1, burn::tensor::Int>::arange(0..9, &dev).float().reshape([1, 1, 3, 3]));
+        let x = Tensor::<4>::zeros([1, 1, 5, 5], &dev)
+            .slice_assign([0..1, 0..1, 2..3, 2..3], Tensor::ones([1, 1, 1, 1], &dev));
         let y: Vec<f32> = one.forward(x).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(&y[6..9], &[0.0, 1.0, 2.0]);
         assert_eq!(&y[16..19], &[6.0, 7.0, 8.0]);

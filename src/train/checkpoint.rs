@@ -38,8 +38,8 @@ impl Checkpoint {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::usage(format!("cannot read checkpoint {}: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::usage(format!("cannot read checkpoint {}: {e}", path.display())))?;
         let bad = || Error::usage(format!("{} is not a gestalt checkpoint", path.display()));
         if bytes.len() < 8 || &bytes[..8] != MAGIC {
             return Err(bad());
@@ -64,9 +64,7 @@ impl Checkpoint {
     pub fn apply_model<M: Module>(&self, model: M) -> Result<M> {
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.model.clone()))
             .map_err(|e| Error::usage(format!("checkpoint model: {e}")))?;
-        model
-            .try_load_record(record)
-            .map_err(|e| Error::usage(format!("checkpoint does not fit this model: {e}")))
+        model.try_load_record(record).map_err(|e| Error::usage(format!("checkpoint does not fit this model: {e}")))
     }
 
     pub fn apply_optim(&self, optim: ModuleOptimizer) -> Result<ModuleOptimizer> {

@@ -13,8 +13,8 @@ use burn::tensor::{Device, Tensor};
 use checkpoint::Checkpoint;
 use indicatif::{ProgressBar, ProgressStyle};
 pub use log::{RunLog, Scores};
-pub use shard::Shard;
 use serde_json::json;
+pub use shard::Shard;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -54,7 +54,10 @@ pub enum Schedule {
     Constant,
     /// Linear warm-up from 0 over `warmup` steps, then halving every `half_life` steps (EMORL:
     /// GradualWarmupScheduler around 0.5^((step − warmup)/half_life)).
-    WarmupHalving { warmup: u64, half_life: u64 },
+    WarmupHalving {
+        warmup: u64,
+        half_life: u64,
+    },
 }
 
 impl Schedule {
@@ -121,7 +124,14 @@ pub trait Family: Sync {
         Scores::new()
     }
     /// Pictures of `batch` for TensorBoard at each log point (optional).
-    fn log_images(&self, _model: &Self::Model, _batch: &Self::Batch, _step: u64, _log: &mut RunLog, _device: &Device) -> Result<()> {
+    fn log_images(
+        &self,
+        _model: &Self::Model,
+        _batch: &Self::Batch,
+        _step: u64,
+        _log: &mut RunLog,
+        _device: &Device,
+    ) -> Result<()> {
         Ok(())
     }
     /// Pictures of the run so far, written under `dir/viz` (optional).
@@ -163,10 +173,7 @@ fn progress(len: usize, epoch: usize, quiet: bool) -> ProgressBar {
     }
     // indicatif draws nothing when stderr is not a terminal.
     let pb = ProgressBar::new(len as u64);
-    pb.set_style(
-        ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} [{elapsed}<{eta}] {msg}")
-            .unwrap(),
-    );
+    pb.set_style(ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} [{elapsed}<{eta}] {msg}").unwrap());
     pb.set_prefix(epoch.to_string());
     pb
 }
@@ -335,14 +342,26 @@ pub fn step<F: Family>(
 /// replica's shard (in parallel threads when there are several), summed on the main device
 /// `replicas[0]`. Every random draw is a function of (seed, step, sample), so a step is
 /// resumable exactly and its numbers do not depend on the number of replicas.
-pub fn gradients<F: Family>(family: &F, seed: u64, model: &F::Model, batch: &F::Batch, step: u64, replicas: &[Device]) -> (GradientsParams, Logged) {
+pub fn gradients<F: Family>(
+    family: &F,
+    seed: u64,
+    model: &F::Model,
+    batch: &F::Batch,
+    step: u64,
+    replicas: &[Device],
+) -> (GradientsParams, Logged) {
     let main = &replicas[0];
     let (n, parts) = (batch.len(), replicas.len().min(batch.len()).max(1));
     let seed = derive_seed(seed, &[step]);
     let shard_step = |model: &F::Model, device: &Device, start: usize, len: usize| {
         let shard = Shard::new(seed, start, len, n);
         let part;
-        let batch = if len == n { batch } else { part = batch.slice(start, len); &part };
+        let batch = if len == n {
+            batch
+        } else {
+            part = batch.slice(start, len);
+            &part
+        };
         let losses = family.loss(model, batch, step, &shard, device);
         let mut logged = vec![("loss".to_string(), losses.total.clone().detach())];
         logged.extend(losses.logged.into_iter().map(|(k, v)| (k, v.detach())));
@@ -352,7 +371,8 @@ pub fn gradients<F: Family>(family: &F, seed: u64, model: &F::Model, batch: &F::
         return shard_step(model, main, 0, n);
     }
     // Contiguous shards whose sizes differ by at most one.
-    let bounds: Vec<(usize, usize)> = (0..parts).map(|i| (i * n / parts, (i + 1) * n / parts - i * n / parts)).collect();
+    let bounds: Vec<(usize, usize)> =
+        (0..parts).map(|i| (i * n / parts, (i + 1) * n / parts - i * n / parts)).collect();
     let results: Vec<(GradientsParams, Logged)> = std::thread::scope(|scope| {
         let handles: Vec<_> = replicas[..parts]
             .iter()

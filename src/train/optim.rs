@@ -1,11 +1,9 @@
 //! The optimisers the originals offer, with TensorFlow's defaults and per-tensor norm clipping.
 use crate::error::{Error, Result};
-use burn::optim::{
-    AdaGradConfig, AdamConfig, ModuleOptimizer, RmsPropConfig, SgdConfig, momentum::MomentumConfig,
-};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::optim::grad_clipping::GradientClipping;
+use burn::optim::{AdaGradConfig, AdamConfig, ModuleOptimizer, RmsPropConfig, SgdConfig, momentum::MomentumConfig};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -35,12 +33,9 @@ pub fn build(name: &str, p: &OptimParams, clip: Option<f64>) -> Result<ModuleOpt
             .init(),
         "sgd" => SgdConfig::new().init(),
         "momentum" => {
-            let m = p.momentum.ok_or_else(|| {
-                Error::usage("training.optimizer=momentum needs training.params.momentum")
-            })?;
-            SgdConfig::new()
-                .with_momentum(Some(MomentumConfig { momentum: m, dampening: 0.0, nesterov: false }))
-                .init()
+            let m =
+                p.momentum.ok_or_else(|| Error::usage("training.optimizer=momentum needs training.params.momentum"))?;
+            SgdConfig::new().with_momentum(Some(MomentumConfig { momentum: m, dampening: 0.0, nesterov: false })).init()
         }
         "rmsprop" => RmsPropConfig::new()
             .with_alpha(p.decay as f32)
@@ -112,7 +107,8 @@ mod tests {
         grads.register(layer.bias.as_ref().unwrap().id, Tensor::<1>::from_floats([8.0, 0.0], &d)); // Σ² = 64
         let grads = clip_global_norm(grads, &layer, c);
         let w: Vec<f32> = grads.get::<2>(layer.weight.id).unwrap().into_data().try_to_vec::<f32>().unwrap();
-        let b: Vec<f32> = grads.get::<1>(layer.bias.as_ref().unwrap().id).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let b: Vec<f32> =
+            grads.get::<1>(layer.bias.as_ref().unwrap().id).unwrap().into_data().try_to_vec::<f32>().unwrap();
         w.into_iter().chain(b).collect()
     }
 

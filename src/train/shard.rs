@@ -37,7 +37,12 @@ impl Shard {
 
     /// A tensor of `shape` whose leading axis (or a block of leading axes) runs over the shard's
     /// samples: each sample's values come from its own stream.
-    fn draw<const D: usize>(&self, shape: [usize; D], device: &Device, value: impl Fn(&mut Xoshiro256PlusPlus) -> f32) -> Tensor<D> {
+    fn draw<const D: usize>(
+        &self,
+        shape: [usize; D],
+        device: &Device,
+        value: impl Fn(&mut Xoshiro256PlusPlus) -> f32,
+    ) -> Tensor<D> {
         let draw = self.next.get();
         self.next.set(draw + 1);
         let total: usize = shape.iter().product();

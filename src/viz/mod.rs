@@ -12,14 +12,14 @@ use std::sync::Once;
 
 /// Slot colours: slot k is PALETTE[k % len]. Red, green, blue first, as in the original figures.
 pub const PALETTE: [[u8; 3]; 8] = [
-    [220, 30, 30],   // red
-    [30, 170, 50],   // green
-    [30, 80, 220],   // blue
-    [255, 140, 0],   // orange
-    [150, 50, 200],  // purple
-    [0, 190, 210],   // cyan
-    [240, 210, 0],   // yellow
-    [240, 80, 170],  // pink
+    [220, 30, 30],  // red
+    [30, 170, 50],  // green
+    [30, 80, 220],  // blue
+    [255, 140, 0],  // orange
+    [150, 50, 200], // purple
+    [0, 190, 210],  // cyan
+    [240, 210, 0],  // yellow
+    [240, 80, 170], // pink
 ];
 
 /// Masked-out (background) pixels of a label panel.
@@ -31,7 +31,11 @@ static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 /// Tick labels without float noise: integers as integers, else three significant digits.
 fn tick(v: f64) -> String {
-    if v == v.round() && v.abs() < 1e9 { format!("{v:.0}") } else { format!("{:.3}", v).trim_end_matches('0').to_string() }
+    if v == v.round() && v.abs() < 1e9 {
+        format!("{v:.0}")
+    } else {
+        format!("{:.3}", v).trim_end_matches('0').to_string()
+    }
 }
 
 fn ensure_font() {
@@ -276,7 +280,8 @@ fn draw_chart(
     let mut legend = false;
     for (s, p) in series.iter().zip(&pts).filter(|(_, p)| !p.is_empty()) {
         let colour = rgb(s.colour);
-        let line = LineSeries::new(p.iter().copied(), colour.stroke_width(2)).point_size(if p.len() == 1 { 3 } else { 0 });
+        let line =
+            LineSeries::new(p.iter().copied(), colour.stroke_width(2)).point_size(if p.len() == 1 { 3 } else { 0 });
         let anno = chart.draw_series(line).map_err(fail)?;
         if !s.name.is_empty() {
             legend = true;
@@ -403,7 +408,11 @@ mod tests {
     fn chart_draws_inside_its_rectangle_only() {
         let mut c = Canvas::new(400, 300);
         let series = vec![
-            Series { name: "train".into(), points: (0..10).map(|i| (i as f64, (i as f64).sin())).collect(), colour: PALETTE[0] },
+            Series {
+                name: "train".into(),
+                points: (0..10).map(|i| (i as f64, (i as f64).sin())).collect(),
+                colour: PALETTE[0],
+            },
             Series { name: "empty".into(), points: vec![], colour: PALETTE[1] },
         ];
         c.chart(50, 40, 300, 200, "loss", "epoch", "value", &series, &[(0, 2), (5, 0)]);
