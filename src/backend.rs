@@ -64,7 +64,7 @@ fn probe(device: &Device) -> std::result::Result<(), String> {
     });
     std::panic::set_hook(hook);
     match r {
-        Ok(v) if v == 3.0 => Ok(()),
+        Ok(3.0) => Ok(()),
         Ok(v) => Err(format!("1 + 2 gave {v}")),
         Err(e) => Err(e
             .downcast_ref::<String>()

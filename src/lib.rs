@@ -1,5 +1,7 @@
 //! gestalt: object-centric (perceptual grouping) models on Burn — N-EM and RNN-EM so far, with
 //! R-NEM, EMORL and SQAIR to follow on the same spine (config words, data, one training loop).
+// Burn's `slice` takes an array with one range per sliced dimension: a one-range array is right.
+#![allow(clippy::single_range_in_vec_init)]
 pub mod backend;
 pub mod cli;
 pub mod config;

@@ -35,6 +35,7 @@ pub trait Experiment: Family {
 }
 
 /// The model family of a resolved configuration.
+#[allow(clippy::large_enum_variant)] // one per command, never moved in a loop
 pub enum Model {
     Nem(Nem),
     Emorl(Emorl),

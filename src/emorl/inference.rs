@@ -136,6 +136,7 @@ impl EmorlNet {
     }
 
     /// ∂(the λ-dependent part of a step's loss)/∂λ at λ = q, as a constant [N·K, 2D].
+    #[allow(clippy::too_many_arguments)] // the terms of one step's loss, as `score` and `step_loss` take them
     pub fn loss_gradient(
         &self,
         q: &Posterior,

@@ -91,6 +91,7 @@ pub struct Encoder {
 
 /// Stage 1's recurrent update of λ = [μ ; s] from the attention update.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // a module field: built once, not moved per step
 pub enum PosteriorCell {
     /// Two D-wide GRUs, one for μ and one for s (`Net.use_DualGRU`, the default).
     Dual(DualGru),

@@ -79,8 +79,8 @@ pub fn samples(
         let label = if i == 0 { format!("layer {layers}") } else { format!("refine {i}") };
         rows.push((label, s.rgb.clone(), s.log_masks.clone(), inf.attention[layers - 1].clone()));
     }
-    let rows: Vec<(String, Vec<f32>, Vec<f32>, Vec<f32>)> =
-        rows.into_iter().map(|(l, rgb, lm, a)| (l, host(rgb), host(lm.exp()), host(a))).collect();
+    type Row = (String, Vec<f32>, Vec<f32>, Vec<f32>); // label, rgb, masks, attention
+    let rows: Vec<Row> = rows.into_iter().map(|(l, rgb, lm, a)| (l, host(rgb), host(lm.exp()), host(a))).collect();
     (0..n)
         .map(|i| {
             let image =

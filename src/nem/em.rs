@@ -44,6 +44,7 @@ pub struct EmSpec {
 }
 
 /// ψ as the per-pixel losses read it (`EmSpec::pixel_terms`).
+#[allow(clippy::large_enum_variant)] // tensor handles; boxing would add an allocation per EM step
 enum PixelTerms {
     Bernoulli { log_psi: Tensor<4>, log_one_minus: Tensor<4> },
     Gaussian(Tensor<4>),

@@ -130,6 +130,7 @@ pub struct NemCell {
 
 /// The inner network of an N-EM-family model.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // the model itself: built once, not moved per step
 pub enum InnerNet {
     Rnn(RnnEm),
     Nem(NemCell),

@@ -97,6 +97,7 @@ pub struct ConvTranspose2d {
 }
 
 impl ConvTranspose2d {
+    #[allow(clippy::too_many_arguments)] // PyTorch's ConvTranspose2d arguments, in its order
     pub fn with(
         c_in: usize,
         c_out: usize,

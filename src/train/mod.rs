@@ -86,6 +86,9 @@ pub struct Losses {
 pub trait Batch: Send + Sync + 'static {
     /// The number of samples.
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Samples `start..start + n`.
     fn slice(&self, start: usize, n: usize) -> Self;
 }
@@ -234,7 +237,7 @@ pub fn train<F: Family>(family: &F, run: &RunDir, devices: &[Device], resume: bo
             st.step += 1;
             st.epoch_step += 1;
             pb.inc(1);
-            if s.log_steps > 0 && st.step % s.log_steps as u64 == 0 {
+            if s.log_steps > 0 && st.step.is_multiple_of(s.log_steps as u64) {
                 let mut scores = means(&std::mem::take(&mut window));
                 check_finite(&scores, st.step, run)?;
                 scores.extend(family.log_scalars());
@@ -242,7 +245,7 @@ pub fn train<F: Family>(family: &F, run: &RunDir, devices: &[Device], resume: bo
                 log.record(st.step, epoch, "train_running", &scores, t0.elapsed().as_secs_f64())?;
                 family.log_images(&model, &batch, st.step, &mut log, device)?;
             }
-            if s.checkpoint_steps.is_some_and(|c| st.step % c == 0) {
+            if s.checkpoint_steps.is_some_and(|c| st.step.is_multiple_of(c)) {
                 st.elapsed_s = t0.elapsed().as_secs_f64();
                 let valid = family.epoch_scores(&model.valid(), "validation", device)?;
                 log.record(st.step, epoch, "validation", &valid, st.elapsed_s)?;
