@@ -296,40 +296,14 @@ fn every_run_draws_its_pictures_and_viz_redraws_them() {
 fn a_generated_file_made_with_other_settings_is_refused() {
     let data = tmpdir("stale");
     let path = format!("dataset.path={}", data.display());
-    let o = gestalt(&[
-        "generate",
-        "with",
-        "dataset.shapes24",
-        "dataset.sizes.training=8",
-        "dataset.sizes.validation=4",
-        "dataset.sizes.test=4",
-        &path,
-    ]);
+    let sizes = ["dataset.sizes.training=8", "dataset.sizes.validation=4", "dataset.sizes.test=4"];
+    let generate = |extra: &[&str]| [&["generate", "with", "dataset.shapes24", &path], &sizes[..], extra].concat();
+    let o = gestalt(&generate(&[]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(data.join("shapes24.h5.json").is_file());
-    let o = gestalt(&[
-        "generate",
-        "with",
-        "dataset.shapes24",
-        "dataset.sizes.training=8",
-        "dataset.sizes.validation=4",
-        "dataset.sizes.test=4",
-        &path,
-    ]);
+    let o = gestalt(&generate(&[]));
     assert!(o.status.success(), "the same settings reuse the file: {}", stderr(&o));
-    assert_usage_error(
-        &[
-            "generate",
-            "with",
-            "dataset.shapes24",
-            "dataset.seed=5",
-            "dataset.sizes.training=8",
-            "dataset.sizes.validation=4",
-            "dataset.sizes.test=4",
-            &path,
-        ],
-        "was generated with",
-    );
+    assert_usage_error(&generate(&["dataset.seed=5"]), "was generated with");
 }
 
 #[test]
