@@ -163,6 +163,14 @@ fn train_then_evaluate_through_the_cli() {
     assert!(o.status.success(), "{}", stderr(&o));
     let e = last_json(&o);
     assert_eq!(e["AMI"], test["AMI"], "evaluate reproduces train's final evaluation");
+    // Batches spread over two replicas score as on one (each batch's draws are its own).
+    let mut small = w.clone();
+    small.push("run_config.batch_size=8".into());
+    let on = |n: &str| last_json(&gestalt(&args("evaluate", &small, &["--quiet", "--devices", n])));
+    let (one, two) = (on("1"), on("2"));
+    for key in ["AMI", "NMI", "ARI", "loss", "samples"] {
+        assert_eq!(one[key], two[key], "{key}: {one} vs {two}");
+    }
     w.pop();
     w.push("run_config.AMI=False".into());
     let o = gestalt(&args("evaluate", &w, &["--quiet"]));
@@ -297,7 +305,8 @@ fn a_generated_file_made_with_other_settings_is_refused() {
     let data = tmpdir("stale");
     let path = format!("dataset.path={}", data.display());
     let sizes = ["dataset.sizes.training=8", "dataset.sizes.validation=4", "dataset.sizes.test=4"];
-    let generate = |extra: &[&str]| [&["generate", "with", "dataset.shapes24", &path], &sizes[..], extra].concat();
+    let generate =
+        |extra: &[&'static str]| [&["generate", "with", "dataset.shapes24", path.as_str()], &sizes[..], extra].concat();
     let o = gestalt(&generate(&[]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(data.join("shapes24.h5.json").is_file());

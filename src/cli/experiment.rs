@@ -23,7 +23,9 @@ pub trait Experiment: Family {
     /// The run's pictures under `dir/viz`.
     fn draw(&self, model: &Self::Model, dir: &Path, device: &Device) -> Result<()>;
     /// Evaluate `model`: the report's name (`eval/<name>.json`) and its fields.
-    fn evaluate(&self, model: &Self::Model, out: &Path, device: &Device) -> Result<(String, Map<String, Value>)>;
+    /// Evaluate `model` on the replicas' `devices` (the first draws any pictures): the report's
+    /// name (`eval/<name>.json`) and its fields.
+    fn evaluate(&self, model: &Self::Model, out: &Path, devices: &[Device]) -> Result<(String, Map<String, Value>)>;
     /// The checkpoint `evaluate` reads, from the config.
     fn net_path(&self) -> Option<String>;
     /// Where `evaluate` writes when `--out` is not given (None: the checkpoint's run directory).
@@ -88,13 +90,13 @@ impl Experiment for Nem {
         crate::nem::viz::draw_all(self, model, dir, device)
     }
 
-    fn evaluate(&self, model: &Self::Model, _out: &Path, device: &Device) -> Result<(String, Map<String, Value>)> {
+    fn evaluate(&self, model: &Self::Model, _out: &Path, devices: &[Device]) -> Result<(String, Map<String, Value>)> {
         let split = match self.cfg.run_config.usage.as_str() {
             "train" => "training".to_string(),
             other => other.to_string(),
         };
         let mut m = Map::from_iter([("split".to_string(), json!(split))]);
-        m.extend(object(Nem::evaluate(self, model, &split, device)?));
+        m.extend(object(Nem::evaluate(self, model, &split, devices)?));
         Ok((split, m))
     }
 
@@ -139,12 +141,12 @@ impl Experiment for Emorl {
         crate::emorl::viz::draw_all(self, model, dir, device)
     }
 
-    fn evaluate(&self, model: &Self::Model, out: &Path, device: &Device) -> Result<(String, Map<String, Value>)> {
+    fn evaluate(&self, model: &Self::Model, out: &Path, devices: &[Device]) -> Result<(String, Map<String, Value>)> {
         let t = &self.cfg.test;
         match t.eval_type.as_str() {
             "sample_viz" => {
                 let dir = out.join("eval").join("sample_viz");
-                let paths = crate::emorl::viz::write_samples(self, model, t.num_images_to_process, &dir, device)?;
+                let paths = crate::emorl::viz::write_samples(self, model, t.num_images_to_process, &dir, &devices[0])?;
                 Ok((
                     "sample_viz".into(),
                     Map::from_iter([("split".into(), json!("test")), ("pictures".into(), json!(paths))]),
@@ -153,7 +155,7 @@ impl Experiment for Emorl {
             _ => {
                 let split = self.test_split(t.num_images_to_process)?;
                 let mut m = Map::from_iter([("split".to_string(), json!("test"))]);
-                m.extend(object(self.score(model, &split, t.batch_size, device)?.summary()));
+                m.extend(object(self.score(model, &split, t.batch_size, devices)?.summary()));
                 Ok(("test".into(), m))
             }
         }

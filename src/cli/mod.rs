@@ -206,7 +206,7 @@ fn train_cmd<E: Experiment>(c: &Common, exp: &E) -> Result<()> {
     let best = train::train(exp, &run, &devices, c.resume, c.quiet)?;
     let model = exp.load_net(&best, &device)?;
     exp.draw(&model, &out, &device)?;
-    report(exp, &model, &best, &out, &device)
+    report(exp, &model, &best, &out, &devices)
 }
 
 fn evaluate_cmd<E: Experiment>(c: &Common, exp: &E) -> Result<()> {
@@ -218,8 +218,8 @@ fn evaluate_cmd<E: Experiment>(c: &Common, exp: &E) -> Result<()> {
         (None, Some(d)) => PathBuf::from(d),
         (None, None) => run_dir_of(&ckpt),
     };
-    let device = crate::backend::device(&c.backend, c.device)?;
-    report(exp, &exp.load_net(&ckpt, &device)?, &ckpt, &out, &device)
+    let devices = crate::backend::devices(&c.backend, c.device, exp.settings().devices)?;
+    report(exp, &exp.load_net(&ckpt, &devices[0])?, &ckpt, &out, &devices)
 }
 
 /// The run directory a checkpoint belongs to (`DIR/checkpoints/best` → `DIR`).
@@ -239,9 +239,9 @@ fn report<E: Experiment>(
     model: &E::Model,
     ckpt: &Path,
     out: &Path,
-    device: &burn::tensor::Device,
+    devices: &[burn::tensor::Device],
 ) -> Result<()> {
-    let (name, mut obj) = exp.evaluate(model, out, device)?;
+    let (name, mut obj) = exp.evaluate(model, out, devices)?;
     obj.insert("checkpoint".into(), json!(ckpt));
     let v = Value::Object(obj);
     config::write_json(&out.join("eval").join(format!("{name}.json")), &v)?;

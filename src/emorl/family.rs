@@ -251,20 +251,19 @@ impl Emorl {
     }
 
     /// FG-ARI, MSE and KL of each of `split`'s images at test-time I (`test_refinement`),
-    /// in batches of `batch_size`. `model` may be on a plain device: the refinement gradient needs
-    /// an autodiff one, so the model is moved there.
+    /// in batches of `batch_size` spread over the replicas' `devices`. The model may be on plain
+    /// devices: the refinement gradient needs autodiff ones, so it is moved there.
     pub fn score(
         &self,
         model: &EmorlNet,
         split: &EmorlSplit,
         batch_size: usize,
-        device: &Device,
+        devices: &[Device],
     ) -> Result<ImageScores> {
-        let ad = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
-        let model = model.valid().to_device(&ad);
-        let mut out = ImageScores { ari: Vec::new(), mse: Vec::new(), kl: Vec::new() };
-        let mut start = 0;
-        while start < split.n {
+        let starts = (0..split.n).step_by(batch_size.max(1));
+        let scored = crate::train::spread(&model.valid(), devices, starts, |model, device, _, start| {
+            let ad = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
+            let model = model.clone().to_device(&ad);
             let n = batch_size.min(split.n - start);
             let batch = gather(split, &(start..start + n).collect::<Vec<_>>());
             let shard = Shard::whole(derive_seed(self.cfg.seed, &[u64::MAX - 1, start as u64]), n);
@@ -272,6 +271,7 @@ impl Emorl {
             let last = inf.steps.last().expect("step 0");
             let x01 = (Tensor::<4>::from_data(TensorData::new(batch.imgs.clone(), batch.shape), &ad) + 1.0) / 2.0;
             let host = |t: Tensor<1>| -> Vec<f64> { t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap() };
+            let mut out = ImageScores { ari: Vec::new(), mse: Vec::new(), kl: Vec::new() };
             out.mse.extend(host(mse(x01, last.rgb.clone(), last.log_masks.clone())));
             out.kl.extend(host(last.kl.clone()));
             for (i, pred) in predicted_slots(last.log_masks.clone(), batch.mask_hw).into_iter().enumerate() {
@@ -279,7 +279,13 @@ impl Emorl {
                 let truth = labels_from_masks(&batch.masks[i * batch.e * mp..][..batch.e * mp], batch.e);
                 out.ari.extend(fg_ari(&truth, &pred));
             }
-            start += n;
+            out
+        });
+        let mut out = ImageScores { ari: Vec::new(), mse: Vec::new(), kl: Vec::new() };
+        for s in scored {
+            out.ari.extend(s.ari);
+            out.mse.extend(s.mse);
+            out.kl.extend(s.kl);
         }
         Ok(out)
     }
@@ -380,13 +386,13 @@ impl Family for Emorl {
         }
     }
 
-    fn epoch_scores(&self, model: &EmorlNet, split: &str, device: &Device) -> Result<Scores> {
+    fn epoch_scores(&self, model: &EmorlNet, split: &str, devices: &[Device]) -> Result<Scores> {
         let n = self.cfg.training.validation_images;
         if split == "train" || n == 0 {
             return Ok(Scores::new());
         }
         let images = self.valid_split(n)?;
-        Ok(self.score(model, &images, self.cfg.training.batch_size, device)?.summary())
+        Ok(self.score(model, &images, self.cfg.training.batch_size, devices)?.summary())
     }
 
     fn criterion(&self) -> Option<&'static str> {

@@ -91,28 +91,25 @@ impl Nem {
         batch_size: usize,
         with_ami: bool,
         restarts: usize,
-        device: &Device,
+        devices: &[Device],
     ) -> Result<Scores> {
         let starts = loader::batch_starts(split.len(), batch_size, None);
         let batches = loader::prefetch(split.clone(), starts, self.frames(), 4);
         let steps = self.cfg.nem.nr_steps;
-        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
-        let (mut n, mut per_t) = (0usize, vec![[0f64; 4]; steps]); // [ari, ami, nmi, count]
-        for (i, batch) in batches.enumerate() {
+        // Per batch, on whichever replica takes it: its size, its summed losses and, per step,
+        // [ARI, AMI, NMI] summed over its images and the number of images scored.
+        let scored = crate::train::spread(net, devices, batches, |net, device, i, batch| -> Result<_> {
             let bsz = batch.shape[1];
-            let out =
-                self.unroll_best(net, &batch, derive_seed(self.cfg.seed, &[u64::MAX - 1, i as u64]), device, restarts);
-            for (k, v) in
-                [("loss", out.loss), ("intra", out.intra), ("inter", out.inter), ("ub_loss_last", out.ub_loss_last)]
-            {
-                *sums.entry(k.into()).or_default() += v.into_scalar::<f64>() * bsz as f64;
-            }
-            n += bsz;
+            let seed = derive_seed(self.cfg.seed, &[u64::MAX - 1, i as u64]);
+            let out = self.unroll_best(net, &batch, seed, device, restarts);
+            let losses =
+                [out.loss, out.intra, out.inter, out.ub_loss_last].map(|v| v.into_scalar::<f64>() * bsz as f64);
             let assign: Vec<i64> =
                 out.kept.expect("kept").assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
             let groups = batch.groups.as_ref().ok_or_else(|| Error::usage("the dataset has no `groups`"))?;
             let p = batch.shape[2] * batch.shape[3];
-            for t in 0..steps {
+            let mut per_t = vec![[0f64; 4]; steps];
+            for (t, acc) in per_t.iter_mut().enumerate() {
                 // γ after step t is scored against frame t + 1 (the static frame when T = 1).
                 let gt = if batch.shape[0] == 1 { 0 } else { t + 1 };
                 for s in 0..bsz {
@@ -123,13 +120,26 @@ impl Nem {
                     if truth.is_empty() {
                         continue;
                     }
-                    per_t[t][0] += metrics::ari(&truth, &pred);
+                    acc[0] += metrics::ari(&truth, &pred);
                     if with_ami {
-                        per_t[t][1] += metrics::ami(&truth, &pred);
-                        per_t[t][2] += metrics::nmi(&truth, &pred);
+                        acc[1] += metrics::ami(&truth, &pred);
+                        acc[2] += metrics::nmi(&truth, &pred);
                     }
-                    per_t[t][3] += 1.0;
+                    acc[3] += 1.0;
                 }
+            }
+            Ok((bsz, losses, per_t))
+        });
+        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        let (mut n, mut per_t) = (0usize, vec![[0f64; 4]; steps]); // [ari, ami, nmi, count]
+        for batch in scored {
+            let (bsz, losses, batch_t) = batch?;
+            n += bsz;
+            for (k, v) in ["loss", "intra", "inter", "ub_loss_last"].into_iter().zip(losses) {
+                *sums.entry(k.into()).or_default() += v;
+            }
+            for (acc, b) in per_t.iter_mut().zip(batch_t) {
+                acc.iter_mut().zip(b).for_each(|(a, b)| *a += b);
             }
         }
         let mut scores: Scores = sums.into_iter().map(|(k, v)| (k, v / n as f64)).collect();
@@ -181,11 +191,11 @@ impl Nem {
     }
 
     /// Evaluate on a whole split as `run_from_file` does: AMI (run_config.AMI) or next-step losses.
-    pub fn evaluate(&self, net: &InnerNet, split: &str, device: &Device) -> Result<Scores> {
+    pub fn evaluate(&self, net: &InnerNet, split: &str, devices: &[Device]) -> Result<Scores> {
         let limit = if split == "test" { self.cfg.dataset.test_size } else { None };
         let data = Arc::new(self.read_split(split, limit)?);
         let rc = &self.cfg.run_config;
-        let mut s = self.score(net, &data, rc.batch_size.max(1), rc.AMI, rc.restarts, device)?;
+        let mut s = self.score(net, &data, rc.batch_size.max(1), rc.AMI, rc.restarts, devices)?;
         if !rc.AMI {
             s.retain(|k, _| !k.contains("ARI"));
         }

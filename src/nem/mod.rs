@@ -340,14 +340,14 @@ impl Family for Nem {
         }
     }
 
-    fn epoch_scores(&self, net: &InnerNet, split: &str, device: &Device) -> Result<Scores> {
+    fn epoch_scores(&self, net: &InnerNet, split: &str, devices: &[Device]) -> Result<Scores> {
         let data = self.data()?;
         let limit = self.cfg.dataset.valid_size.unwrap_or(usize::MAX);
         let src = if split == "train" { &data.train } else { &data.valid };
         let subset = if src.len() > limit { Arc::new(loader_subset(src, limit)) } else { src.clone() };
         let b = self.cfg.validation.batch_size.unwrap_or(self.cfg.training.batch_size);
         // Grouping scores (AMI, NMI, ARI) on the validation subset each epoch: the score curve.
-        self.score(net, &subset, b, split != "train", 1, device)
+        self.score(net, &subset, b, split != "train", 1, devices)
     }
 
     fn visualize(&self, net: &InnerNet, dir: &std::path::Path, epoch: usize, device: &Device) -> Result<()> {

@@ -108,8 +108,9 @@ pub trait Family: Sync {
     /// After the optimiser step `step`, with that step's logged losses (controllers such as GECO).
     fn after_step(&self, _step: u64, _logged: &[(String, Tensor<1>)]) {}
     /// Per-epoch scores on the `train` and `validation` subsets, with the model in evaluation
-    /// mode on the plain `device`; lower `criterion()` is better.
-    fn epoch_scores(&self, model: &Self::Model, split: &str, device: &Device) -> Result<Scores>;
+    /// mode on the plain `devices` (the replicas', spread as [`spread`]); lower `criterion()` is
+    /// better.
+    fn epoch_scores(&self, model: &Self::Model, split: &str, devices: &[Device]) -> Result<Scores>;
     /// The validation score that picks `checkpoints/best`; None: the latest checkpoint is the best
     /// (models trained for a fixed number of steps, as EMORL).
     fn criterion(&self) -> Option<&'static str> {
@@ -247,7 +248,7 @@ pub fn train<F: Family>(family: &F, run: &RunDir, devices: &[Device], resume: bo
             }
             if s.checkpoint_steps.is_some_and(|c| st.step.is_multiple_of(c)) {
                 st.elapsed_s = t0.elapsed().as_secs_f64();
-                let valid = family.epoch_scores(&model.valid(), "validation", device)?;
+                let valid = family.epoch_scores(&model.valid(), "validation", devices)?;
                 log.record(st.step, epoch, "validation", &valid, st.elapsed_s)?;
                 let numbered = run.dir.join("checkpoints").join(format!("step-{}", st.step));
                 let mut paths = vec![run.last(), numbered];
@@ -265,9 +266,9 @@ pub fn train<F: Family>(family: &F, run: &RunDir, devices: &[Device], resume: bo
         check_finite(&running, st.step, run)?;
 
         let eval_model = model.valid();
-        let mut train_scores = family.epoch_scores(&eval_model, "train", device)?;
+        let mut train_scores = family.epoch_scores(&eval_model, "train", devices)?;
         train_scores.extend(running.iter().map(|(k, v)| (format!("running_{k}"), *v)));
-        let valid = family.epoch_scores(&eval_model, "validation", device)?;
+        let valid = family.epoch_scores(&eval_model, "validation", devices)?;
         let elapsed = t0.elapsed().as_secs_f64();
         log.record(st.step, epoch, "train", &train_scores, elapsed)?;
         log.record(st.step, epoch, "validation", &valid, elapsed)?;
@@ -403,6 +404,45 @@ pub fn gradients<F: Family>(
         }
     }
     (acc.grads(), logged)
+}
+
+/// `f(model, device, index, item)` for each of `items`, spread over the replicas' `devices` (the
+/// model forked to each, a thread each, each taking the next item when it is free); the results in
+/// the items' order. For evaluation: forward passes whose scores are sums over items.
+pub fn spread<M, T, R>(
+    model: &M,
+    devices: &[Device],
+    items: impl Iterator<Item = T> + Send,
+    f: impl Fn(&M, &Device, usize, T) -> R + Sync,
+) -> Vec<R>
+where
+    M: Module + Send,
+    T: Send,
+    R: Send,
+{
+    if devices.len() <= 1 {
+        return items.enumerate().map(|(i, t)| f(model, &devices[0], i, t)).collect();
+    }
+    let queue = std::sync::Mutex::new(items.enumerate());
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = devices
+            .iter()
+            .map(|device| {
+                let (replica, queue, f) = (model.clone().fork(device), &queue, &f);
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                        let Some((i, item)) = next else { break done };
+                        done.push((i, f(&replica, device, i, item)));
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("a replica's evaluation panicked")).collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Logged values summed on the device, with the number of steps that logged each (a key may
