@@ -8,11 +8,13 @@
 #   3. EMORL Tetrominoes training on vulkan for the time left, scored (FG-ARI, MSE, KL) at the end.
 # It writes OUT_DIR/summary.json (and a log per command beside it).
 # Usage: scripts/gpu_check.sh GESTALT REF_DIR OUT_DIR [BUDGET_S]
-#   GESTALT: a stripped release build of gestalt; REF_DIR: a copy of the PyTorch references
+#   GESTALT: a stripped release build of gestalt (`--features vulkan`), or it gzipped (`.gz`: the
+#   stripped binary is ~90 MB, over the 64 MiB a device call carries); REF_DIR: a copy of the PyTorch references
 #   (shared/bench, not part of the repository). The Vulkan loader, if the machine lacks it, comes
 #   as Debian packages in ./.gl (see the README's GPU section).
 set -uo pipefail
 g=$(realpath "$1"); ref=$(realpath "$2"); out=$3; budget=${4:-330}
+if [[ $g == *.gz ]]; then gunzip -c "$g" > /tmp/gestalt && chmod +x /tmp/gestalt && g=/tmp/gestalt; fi
 mkdir -p "$out"; out=$(realpath "$out")
 start=$(date +%s)
 left() { echo $((budget - ($(date +%s) - start))); }
