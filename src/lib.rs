@@ -14,5 +14,6 @@ pub mod nn;
 pub mod train;
 pub mod util;
 pub mod viz;
+pub mod weights;
 
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@ use crate::config::Resolved;
 use crate::emorl::Emorl;
 use crate::error::{Error, Result};
 use crate::nem::Nem;
-use crate::train::{Family, checkpoint::Checkpoint};
+use crate::train::Family;
 use burn::module::Module;
 use burn::tensor::Device;
 use serde_json::{Map, Value, json};
@@ -83,7 +83,7 @@ impl Experiment for Nem {
     }
 
     fn load_net(&self, ckpt: &Path, device: &Device) -> Result<Self::Model> {
-        Checkpoint::load(ckpt)?.apply_model(self.build_model(device)?)
+        Ok(crate::weights::load(self, self.build_model(device)?, ckpt)?.0)
     }
 
     fn draw(&self, model: &Self::Model, dir: &Path, device: &Device) -> Result<()> {
@@ -131,10 +131,10 @@ impl Experiment for Emorl {
     }
 
     fn load_net(&self, ckpt: &Path, device: &Device) -> Result<Self::Model> {
-        let ck = Checkpoint::load(ckpt)?;
+        let (model, state) = crate::weights::load(self, self.build_model(device), ckpt)?;
         // GECO's multiplier sets the direction of the refinement gradient at test time too.
-        self.load_state(&ck.state["family"], &device.clone().autodiff())?;
-        ck.apply_model(self.build_model(device))
+        self.load_state(&state, &device.clone().autodiff())?;
+        Ok(model)
     }
 
     fn draw(&self, model: &Self::Model, dir: &Path, device: &Device) -> Result<()> {

@@ -13,7 +13,7 @@ mod experiment;
 
 use crate::config::{self, Resolved};
 use crate::error::{Error, Result};
-use crate::train::{self, RunDir};
+use crate::train::{self, Family, RunDir};
 use clap::{Args, Parser, Subcommand};
 use experiment::{Experiment, family, with_family};
 use serde_json::{Value, json};
@@ -42,6 +42,21 @@ pub enum Command {
     Bench(Common),
     /// Redraw a run's pictures (DIR/viz/) from its config and best checkpoint.
     Viz(VizArgs),
+    /// Write a run's best weights under the original code's names (PyTorch state_dict names
+    /// for EMORL, TensorFlow variable names for the N-EM family), the config as metadata.
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The file format (safetensors).
+    #[arg(long, default_value = "safetensors")]
+    pub format: String,
+    /// The file to write (default DIR/weights.safetensors).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -137,19 +152,49 @@ pub fn run(cli: Cli) -> Result<()> {
             with_family!(family(&r)?, m => bench::bench(&c, &r, &m))
         }
         Command::Viz(v) => viz_cmd(&v),
+        Command::Export(e) => export_cmd(&e),
     }
 }
 
-fn viz_cmd(v: &VizArgs) -> Result<()> {
-    let (config, best) = (v.dir.join("config.json"), RunDir { dir: v.dir.clone() }.best());
+/// A run directory's resolved config and best checkpoint, or a usage error naming what is missing.
+fn run_files(dir: &Path) -> Result<(Resolved, PathBuf)> {
+    let (config, best) = (dir.join("config.json"), RunDir { dir: dir.to_path_buf() }.best());
     if !config.is_file() || !best.is_file() {
         return Err(Error::usage(format!(
             "{} is not a run directory (it needs config.json and checkpoints/best)",
-            v.dir.display()
+            dir.display()
         )));
     }
+    Ok((config::resolve(&[config.display().to_string()])?, best))
+}
+
+fn export_cmd(e: &ExportArgs) -> Result<()> {
+    if e.format != "safetensors" {
+        return Err(Error::usage(format!("export --format {}: only safetensors is written", e.format)));
+    }
+    let (resolved, best) = run_files(&e.dir)?;
+    let out = e.out.clone().unwrap_or_else(|| e.dir.join("weights.safetensors"));
+    let device = crate::backend::device("flex", None)?;
+    let tensors = with_family!(family(&resolved)?, m => {
+        let model = m.load_net(&best, &device)?;
+        let names = m.original_names(&model)?;
+        let meta = serde_json::Map::from_iter([
+            ("gestalt_config".to_string(), json!(resolved.value.to_string())),
+            ("gestalt_family".to_string(), json!(resolved.family)),
+            (crate::weights::STATE_KEY.to_string(), json!(m.state().to_string())),
+            ("names".to_string(), json!(names.layout.framework())),
+        ]);
+        crate::weights::export(&model, &names, &meta, &out)?;
+        names.pairs.len()
+    });
+    say!("{}", json!({ "export": out, "tensors": tensors }));
+    Ok(())
+}
+
+fn viz_cmd(v: &VizArgs) -> Result<()> {
+    let (resolved, best) = run_files(&v.dir)?;
     let device = crate::backend::device(&v.backend, v.device)?;
-    with_family!(family(&config::resolve(&[config.display().to_string()])?)?, m => {
+    with_family!(family(&resolved)?, m => {
         m.draw(&m.load_net(&best, &device)?, &v.dir, &device)?
     });
     say!("{}", json!({ "viz": v.dir.join("viz") }));

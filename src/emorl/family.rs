@@ -354,6 +354,10 @@ impl Family for Emorl {
         Ok(self.build_model(device))
     }
 
+    fn original_names(&self, model: &EmorlNet) -> Result<crate::weights::OriginalNames> {
+        crate::emorl::names::original_names(model)
+    }
+
     fn train_batches(&self, epoch: usize) -> Result<Box<dyn ExactSizeIterator<Item = EmorlBatch>>> {
         let data = self.train_split()?;
         let b = self.cfg.training.batch_size;

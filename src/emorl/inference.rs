@@ -6,11 +6,9 @@
 //! Needs an autodiff device, at evaluation too.
 use super::loss::{gaussian_nll, gmm_nll, kl, kl_standard, per_image};
 use super::model::{EmorlNet, Posterior};
-use crate::nn::{TORCH_LN_EPS, normalize};
 use crate::train::Shard;
 use burn::module::Module;
 use burn::tensor::Tensor;
-use burn::tensor::activation::elu;
 
 /// What inference needs besides the network (the original's `Net.*` and dataset keys).
 #[derive(Debug, Clone)]
@@ -227,15 +225,8 @@ impl EmorlNet {
                 geco,
                 share,
             );
-            let (g_mu, g_s) = (g.clone().slice([0..rows, 0..d]), g.slice([0..rows, d..2 * d]));
-            let e = Tensor::cat(
-                vec![q.mu.clone(), q.s.clone(), normalize(g_mu, TORCH_LN_EPS), normalize(g_s, TORCH_LN_EPS)],
-                1,
-            );
-            let r = &self.refinement;
-            let encoded = r.encode.forward(e, |x| elu(x, 1.0));
-            h = r.gru.forward(encoded, h);
-            let (d_mu, d_s) = (r.loc.forward(h.clone()), r.scale.forward(h.clone()));
+            let (d_mu, d_s, h_new) = self.refinement.step(&q, g, h);
+            h = h_new;
             deltas.push((d_mu.clone().square().sum_dim(1) + d_s.clone().square().sum_dim(1)).sqrt().mean() * share);
             q = Posterior { mu: q.mu + d_mu, s: q.s + d_s };
             // Refinement steps compare q(λ) with p*: layer 0's prior of step 0 (reversed prior++)

@@ -8,6 +8,7 @@ pub mod inference;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod viz;
 
 pub use family::Emorl;

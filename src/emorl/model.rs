@@ -4,7 +4,7 @@
 //! Slots live in the batch dimension: every per-slot tensor is [N·K, …].
 use super::dual_gru::{DualGru, Gru};
 use crate::nn::conv::{Conv2d, ConvTranspose2d};
-use crate::nn::{Dense, LayerNorm, TORCH_LN_EPS};
+use crate::nn::{Dense, LayerNorm, TORCH_LN_EPS, normalize};
 use crate::train::Shard;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
@@ -338,6 +338,22 @@ impl Decoder {
         let rgb = sigmoid(out.clone().slice([0..nk / k, 0..k, 0..3]));
         let logits = out.slice([0..nk / k, 0..k, 3..4]);
         (rgb, log_softmax(logits, 1))
+    }
+}
+
+impl Refinement {
+    /// One refinement step: e = [λ ; LN g_μ ; LN g_s] (g = ∂L/∂λ, layer-normed without affine)
+    /// → Linear → ELU → Linear → GRU(h) → δ = [loc(h') ; scale(h')] (no softplus, as the code).
+    /// Returns (δμ, δs, h').
+    pub fn step(&self, q: &Posterior, g: Tensor<2>, h: Tensor<2>) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
+        let [rows, d] = q.mu.dims();
+        let (g_mu, g_s) = (g.clone().slice([0..rows, 0..d]), g.slice([0..rows, d..2 * d]));
+        let e = Tensor::cat(
+            vec![q.mu.clone(), q.s.clone(), normalize(g_mu, TORCH_LN_EPS), normalize(g_s, TORCH_LN_EPS)],
+            1,
+        );
+        let h = self.gru.forward(self.encode.forward(e, |x| burn::tensor::activation::elu(x, 1.0)), h);
+        (self.loc.forward(h.clone()), self.scale.forward(h.clone()), h)
     }
 }
 

@@ -2,6 +2,7 @@
 pub mod config;
 pub mod em;
 mod eval;
+pub mod names;
 pub mod net;
 pub mod viz;
 
@@ -317,6 +318,10 @@ impl Family for Nem {
 
     fn init_model(&self, device: &Device) -> Result<InnerNet> {
         self.build_model(device)
+    }
+
+    fn original_names(&self, model: &InnerNet) -> Result<crate::weights::OriginalNames> {
+        names::original_names(&self.cfg.network, model)
     }
 
     fn train_batches(&self, epoch: usize) -> Result<Box<dyn ExactSizeIterator<Item = loader::NemBatch>>> {

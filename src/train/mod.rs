@@ -123,6 +123,9 @@ pub trait Family: Sync {
     fn restore(&self, _state: &serde_json::Value) -> Result<()> {
         Ok(())
     }
+    /// The model's tensors under the original code's names and layouts (`gestalt export`,
+    /// `net_path=….safetensors|.pth`).
+    fn original_names(&self, model: &Self::Model) -> Result<crate::weights::OriginalNames>;
     /// Extra scalars at each log point (a host read is allowed there), e.g. controller state.
     fn log_scalars(&self) -> Scores {
         Scores::new()
@@ -208,7 +211,11 @@ pub fn train<F: Family>(family: &F, run: &RunDir, devices: &[Device], resume: bo
         eprintln!("resuming {} at step {} (epoch {})", run.dir.display(), st.step, st.epoch + 1);
     } else if let Some(p) = &s.net_path {
         let path = checkpoint::resolve_net_path(p)?;
-        model = Checkpoint::load(&path)?.apply_model(model)?;
+        let (loaded, state) = crate::weights::load(family, model, &path)?;
+        model = loaded;
+        if !state.is_null() {
+            family.restore(&state)?;
+        }
         eprintln!("warm start from {}", path.display());
     }
     let mut log = RunLog::open(&run.dir)?;
