@@ -212,3 +212,39 @@ fn export_then_evaluate_from_the_file_through_the_cli() {
         assert!(stderr(&o).contains(needle) && stderr(&o).trim().lines().count() == 1, "{}", stderr(&o));
     }
 }
+
+#[test]
+fn an_original_emorl_checkpoint_evaluates_and_trains_on_through_the_cli() {
+    let dir = tmpdir("export-emorl-cli");
+    let pth = fixture("emorl_torch.pth");
+    let common = [
+        format!("dataset.data_path={}", dir.join("data").display()),
+        "dataset.sizes.train=4".into(),
+        "dataset.sizes.test=2".into(),
+        "test.num_images_to_process=2".into(),
+        "test.batch_size=2".into(),
+        format!("net_path={}", pth.display()),
+    ];
+    let run = |cmd: &str, cfg: &str, extra: &[&str]| {
+        let mut a = vec![cmd, "with", cfg];
+        a.extend(common.iter().map(String::as_str));
+        a.extend(extra);
+        let o = gestalt(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        last_json(&o)
+    };
+    let eval = dir.join("eval");
+    let scores = run("evaluate", "test/tetrominoes/ARI_MSE_KL/EMORL", &["--quiet", "--out", eval.to_str().unwrap()]);
+    assert!(scores["MSE"].as_f64().is_some_and(f64::is_finite), "{scores}");
+    // Training on from it: one step, then its export holds GECO's state from the .pth.
+    let out = dir.join("run");
+    let words = ["training.batch_size=2", "training.iters=0", "--quiet", "--out", out.to_str().unwrap()];
+    run("train", "train/tetrominoes/EMORL", &words);
+    let o = gestalt(&["export", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(out.join("weights.safetensors")).unwrap();
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&meta.metadata().as_ref().unwrap()[weights::STATE_KEY]).unwrap();
+    assert!(state["geco_beta"].as_f64().is_some_and(|b| (b - 0.5207).abs() < 0.01), "{state}");
+}

@@ -13,7 +13,8 @@ pub struct EmorlConfig {
     pub dataset: DatasetCfg,
     pub training: TrainingCfg,
     pub test: TestCfg,
-    /// The checkpoint `evaluate` reads (a file or a run directory); `test.checkpoint` as well.
+    /// The weights `evaluate` reads and `train` starts from (a checkpoint, a run directory, a
+    /// `.safetensors` export or an original `.pth`); `test.checkpoint` as well.
     pub net_path: Option<String>,
 }
 

@@ -344,7 +344,11 @@ impl Family for Emorl {
             checkpoint_steps: (t.checkpoint_freq > 0).then_some(t.checkpoint_freq),
             seed: self.cfg.seed,
             devices: self.cfg.training.devices,
-            net_path: (t.load_from_checkpoint && !t.checkpoint.is_empty()).then(|| t.checkpoint.clone()),
+            net_path: self
+                .cfg
+                .net_path
+                .clone()
+                .or_else(|| (t.load_from_checkpoint && !t.checkpoint.is_empty()).then(|| t.checkpoint.clone())),
             progress_bar: t.tqdm,
         }
     }
