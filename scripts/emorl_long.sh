@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The long EMORL Tetrominoes run (issue 17): the original config (batch 32, GECO, 200k steps),
+# continued in stages. Each stage resumes from results/emorl_tetrominoes/long/checkpoints/last
+# (committed), trains for at most SECONDS, and keeps only `last` (model, optimiser and loop state:
+# what --resume needs). A checkpoint is written, with validation FG-ARI/MSE/KL, every 50 steps.
+# Usage: scripts/emorl_long.sh SECONDS [DEVICES]   (nice 19: builds on the machine go first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:?seconds for this stage}"; devices="${2:-2}"
+run="results/emorl_tetrominoes/long"
+cargo build --release -q
+g=./target/release/gestalt
+words=(train/tetrominoes/EMORL training.checkpoint_freq=50 training.validation_images=64)
+resume=(); [ -f "$run/checkpoints/last" ] && resume=(--resume)
+mkdir -p "$run"
+start=$(date +%s)
+timeout --signal=INT "$secs" nice -n 19 "$g" train with "${words[@]}" --devices "$devices" --out "$run" \
+  "${resume[@]}" --quiet > /dev/null || [ $? -eq 124 ]
+end=$(date +%s)
+find "$run/checkpoints" -type f ! -name last -delete
+echo "$(date -u +%FT%TZ) stage of $((end - start)) s, ${resume[*]:-fresh}, devices $devices, $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >> "$run/stages.txt"
+tail -n 1 "$run/stages.txt"
