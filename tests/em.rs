@@ -159,11 +159,78 @@ fn background_component_takes_unexplained_pixels() {
     assert!((gamma[4] - 2e-6 / on).abs() < 1e-6, "γ_bg on {}", gamma[4]);
     assert!((gamma[5] - 1.0 / off).abs() < 1e-5, "γ_bg off {}", gamma[5]);
     // The slots' network input γ ⊙ (x − ψ) covers the K slots only.
-    let state = gestalt::nem::em::EmState { h: Tensor::zeros([2, 4], &d), psi, gamma: gamma_t };
+    let state = gestalt::nem::em::EmState { h: Tensor::<2>::zeros([2, 4], &d), psi, gamma: gamma_t };
     let u = vals(s.network_input(&state, x));
     let want: Vec<f64> = (0..4).map(|j| gamma[j] * (X[j % 2] - PSI[j])).collect();
     assert_eq!(u.len(), 4);
     for (u, w) in u.iter().zip(&want) {
         assert!((u - w).abs() < 1e-6, "u {u} vs {w}");
+    }
+}
+
+/// A cell that records its inputs and always predicts `PSI` (no learning), for the loop's order.
+struct Recorder(std::cell::RefCell<Vec<Vec<f64>>>, Device);
+
+impl gestalt::nem::em::Cell for Recorder {
+    type State = Tensor<2>;
+    fn step(&self, u: Tensor<2>, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        self.0.borrow_mut().push(vals(u));
+        (self.decode(&h), h)
+    }
+    fn decode(&self, _: &Tensor<2>) -> Tensor<2> {
+        t4(&PSI, [1, 2, 2, 1], &self.1).reshape([2, 2])
+    }
+}
+
+/// Step t reads frame t and is scored against frame t + 1; from step n on, a rollout feeds the
+/// model's own prediction Σ_k γψ. Checked by hand with a cell that always predicts `PSI`.
+#[test]
+fn the_loop_reads_frame_t_scores_frame_t_plus_one_and_rolls_out() {
+    use gestalt::nem::em::{EmState, Run, Schedule};
+    let d = Device::flex();
+    let s = spec(Pixel::Bernoulli);
+    // Frames: frame t has both pixels equal to t mod 2 (0, 1, 0, 1).
+    let frame = |t: usize| t4(&[(t % 2) as f64; 2], [1, 1, 2, 1], &d);
+    let gamma0 = [0.5, 0.25, 0.5, 0.75];
+    let state = EmState {
+        h: Tensor::<2>::zeros([2, 1], &d),
+        psi: t4(&[0.5; 4], [1, 2, 2, 1], &d),
+        gamma: t4(&gamma0, [1, 2, 2, 1], &d),
+    };
+    let cell = Recorder(Default::default(), d.clone());
+    let run = Run {
+        weights: &[1.0, 1.0, 1.0],
+        observed: &frame,
+        target: &|t| frame(t + 1),
+        schedule: Schedule::RolloutFrom(2),
+        decode_first: false,
+        keep: true,
+        share: 1.0,
+    };
+    let out = s.unroll(&cell, state, &run);
+    // γ of `PSI` against a frame whose pixels are all x.
+    let gamma = |x: f64| -> Vec<f64> {
+        let lik = |k: usize, i: usize| x * PSI[2 * k + i] + (1.0 - x) * (1.0 - PSI[2 * k + i]) + 1e-6;
+        (0..2).flat_map(|k| (0..2).map(move |i| lik(k, i) / (lik(0, i) + lik(1, i)))).collect()
+    };
+    let u = |g: &[f64], psi: &[f64], x: &[f64; 2]| -> Vec<f64> { (0..4).map(|j| g[j] * (x[j % 2] - psi[j])).collect() };
+    let inputs = cell.0.borrow().clone();
+    // Step 0: frame 0 against the initial ψ = 0.5 and γ0; its E-step reads frame 1.
+    assert_close(&inputs[0], &u(&gamma0, &[0.5; 4], &[0.0, 0.0]));
+    // Step 1: frame 1, with γ from step 0 (against frame 1).
+    let g1 = gamma(1.0);
+    assert_close(&inputs[1], &u(&g1, &PSI, &[1.0, 1.0]));
+    // Step 2: the rollout input Σ_k γψ of step 1's state (γ against frame 2 = 0s).
+    let g2 = gamma(0.0);
+    let pred = [g2[0] * PSI[0] + g2[2] * PSI[2], g2[1] * PSI[1] + g2[3] * PSI[3]];
+    assert_close(&inputs[2], &u(&g2, &PSI, &pred));
+    // The last step's γ was taken against frame 3 (1s).
+    assert_close(&vals(out.kept.unwrap().gamma), &gamma(1.0));
+}
+
+fn assert_close(got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
     }
 }

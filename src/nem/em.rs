@@ -1,8 +1,10 @@
-//! One (RN)N-EM step and its losses (reference §2.1), written once for every N-EM-family model.
+//! One (RN)N-EM step, its losses and the loop around it (reference §2.1), written once for every
+//! N-EM-family model: the cells (N-EM, RNN-EM, the minimal system, later R-NEM) only differ in
+//! the M-step network ([`Cell`]).
 //! Shapes: ψ is [B, K, P, C] (P = H·W pixels), γ is [B, K, P, 1], a frame is [B, 1, P, C].
 //! Slots live in the batch dimension of the inner network: it sees [B·K, P·C].
 use crate::train::Shard;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 /// Clip applied to ψ inside logarithms.
 const CLIP: f64 = 1e-6;
@@ -59,11 +61,69 @@ fn sum_channels(t: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// The M-step's network: ψ of the K slots from u = γ ⊙ (x̃ − ψ) and a recurrent state.
+pub trait Cell {
+    /// What the network carries between EM steps: h ([B·K, units]) for the RNN, GRU and N-EM
+    /// cells; a structured state (an LSTM's (c, h)) for others.
+    type State: Clone;
+    /// One M-step over all slots: u [B·K, P·C] → (ψ [B·K, P·C], the new state).
+    fn step(&self, u: Tensor<2>, state: Self::State) -> (Tensor<2>, Self::State);
+    /// ψ of a state as it is (a learned initial state's first step).
+    fn decode(&self, state: &Self::State) -> Tensor<2>;
+}
+
+/// Where each EM step's network input comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    /// Step t reads the observed (corrupted) frame t.
+    Observed,
+    /// Observed frames before step n, then the model's own prediction Σ_k γψ (a rollout).
+    RolloutFrom(usize),
+}
+
+/// One unrolled EM run over a batch.
+pub struct Unrolled {
+    pub loss: Tensor<1>,
+    pub intra: Tensor<1>,
+    pub inter: Tensor<1>,
+    pub ub_loss_last: Tensor<1>,
+    /// What evaluation keeps (`Run::keep`).
+    pub kept: Option<Kept>,
+}
+
+/// The groupings of an unrolled run, for scores and pictures.
+pub struct Kept {
+    /// argmax_k γ after each step, [T, B, P].
+    pub assignments: Tensor<3, Int>,
+    /// ψ [B, K, P, C] and γ [B, K, P, 1] of the last step.
+    pub psi: Tensor<4>,
+    pub gamma: Tensor<4>,
+    /// The last step's loss per image, [B]: how restarts are compared.
+    pub image_loss: Tensor<1>,
+}
+
+/// What a loop over EM steps reads besides the cell and the initial state.
+pub struct Run<'a> {
+    /// The loss weight of each step (its length is the number of steps).
+    pub weights: &'a [f64],
+    /// The observed network input of step t, [B, 1, P, C] (corrupted).
+    pub observed: &'a dyn Fn(usize) -> Tensor<4>,
+    /// Step t's E-step and loss target, [B, 1, P, C] (the next frame).
+    pub target: &'a dyn Fn(usize) -> Tensor<4>,
+    pub schedule: Schedule,
+    /// Step 0 decodes the initial state instead of an M-step (a learned θ_init).
+    pub decode_first: bool,
+    /// Keep assignments and the last step for evaluation.
+    pub keep: bool,
+    /// The shard's share of the batch mean that the losses are scaled by.
+    pub share: f64,
+}
+
 /// The state carried from one EM step to the next.
 #[derive(Debug, Clone)]
-pub struct EmState {
-    /// Inner network state, [B·K, units].
-    pub h: Tensor<2>,
+pub struct EmState<H = Tensor<2>> {
+    /// Inner network state ([B·K, units] for the single-tensor cells).
+    pub h: H,
     /// Component predictions ψ, [B, K, P, C] (K + 1 with the background component).
     pub psi: Tensor<4>,
     /// Posteriors γ, [B, K, P, 1] (K + 1 with the background component).
@@ -113,9 +173,79 @@ impl EmSpec {
         }
     }
 
+    /// One EM step: the M-step on u = γ ⊙ (x̃ − ψ) of `state` and `input` (None: the state is
+    /// decoded as it is), then the E-step against `target`.
+    pub fn step<C: Cell>(
+        &self,
+        cell: &C,
+        state: EmState<C::State>,
+        input: Option<Tensor<4>>,
+        target: Tensor<4>,
+    ) -> EmState<C::State> {
+        let [b, _, p, c] = state.psi.dims();
+        let (psi, h) = match input {
+            Some(x) => {
+                let u = self.network_input(&state, x);
+                cell.step(u, state.h)
+            }
+            None => (cell.decode(&state.h), state.h),
+        };
+        let psi = self.with_background(psi.reshape([b, self.k, p, c]));
+        let gamma = self.e_step(psi.clone(), target);
+        EmState { h, psi, gamma }
+    }
+
+    /// The EM loop: `run.weights.len()` steps from `state`, each step's input from the schedule,
+    /// losses weighted per step and scaled by the shard's share.
+    pub fn unroll<C: Cell>(&self, cell: &C, mut state: EmState<C::State>, run: &Run<'_>) -> Unrolled {
+        let device = state.psi.device();
+        let b = state.psi.dims()[0];
+        let p = state.psi.dims()[2];
+        let zero = || Tensor::<1>::zeros([1], &device);
+        let (mut intra, mut inter, mut ub, mut image_loss) = (zero(), zero(), zero(), zero());
+        let mut assignments = Vec::new();
+        let steps = run.weights.len();
+        for (t, &w) in run.weights.iter().enumerate() {
+            let target = (run.target)(t);
+            let input = match run.schedule {
+                _ if t == 0 && run.decode_first => None,
+                Schedule::RolloutFrom(n) if t >= n => Some((state.gamma.clone() * state.psi.clone()).sum_dim(1)),
+                _ => Some((run.observed)(t)),
+            };
+            state = self.step(cell, state, input, target.clone());
+            if w != 0.0 {
+                let l = self.step_loss(state.psi.clone(), state.gamma.clone(), target.clone());
+                intra = intra + l.intra * (w * run.share);
+                inter = inter + l.inter * (w * run.share);
+            }
+            if t + 1 == steps {
+                if run.keep {
+                    let l = self.image_losses(state.psi.clone(), state.gamma.clone(), target.clone());
+                    image_loss = l.intra + l.inter;
+                }
+                ub = self.upper_bound_loss(state.psi.clone(), target) * run.share;
+            }
+            if run.keep {
+                assignments.push(state.gamma.clone().argmax(1).reshape([1, b, p]));
+            }
+        }
+        Unrolled {
+            loss: intra.clone() + inter.clone(),
+            intra,
+            inter,
+            ub_loss_last: ub,
+            kept: run.keep.then(|| Kept {
+                assignments: Tensor::cat(assignments, 0),
+                psi: state.psi,
+                gamma: state.gamma,
+                image_loss,
+            }),
+        }
+    }
+
     /// The masked difference u = γ ⊙ (x̃ − ψ) of the K slots, flattened to the inner network's
     /// [B·K, P·C].
-    pub fn network_input(&self, state: &EmState, input: Tensor<4>) -> Tensor<2> {
+    pub fn network_input<H>(&self, state: &EmState<H>, input: Tensor<4>) -> Tensor<2> {
         let k = self.k;
         // A full-range narrow still costs a zero-filled gradient copy in backward: skip it.
         let slots = |t: &Tensor<4>| if self.background { t.clone().narrow(1, 0, k) } else { t.clone() };

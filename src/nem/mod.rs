@@ -12,9 +12,10 @@ use crate::error::{Error, Result};
 use crate::nn::Act;
 use crate::train::{Family, LoopSettings, Losses, Scores, Shard};
 use crate::util::derive_seed;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use config::NemConfig;
 use em::{EmSpec, Pixel};
+pub use em::{Kept, Unrolled};
 use net::InnerNet;
 use std::sync::{Arc, OnceLock};
 
@@ -59,27 +60,6 @@ pub struct Nem {
     pub noise: Noise,
     resolved: Resolved,
     data: OnceLock<Data>,
-}
-
-/// One unrolled EM run over a batch.
-pub struct Unrolled {
-    pub loss: Tensor<1>,
-    pub intra: Tensor<1>,
-    pub inter: Tensor<1>,
-    pub ub_loss_last: Tensor<1>,
-    /// What evaluation keeps (`keep`).
-    pub kept: Option<Kept>,
-}
-
-/// The groupings of an unrolled run, for scores and pictures.
-pub struct Kept {
-    /// argmax_k γ after each step, [T, B, P].
-    pub assignments: Tensor<3, Int>,
-    /// ψ [B, K, P, C] and γ [B, K, P, 1] of the last step.
-    pub psi: Tensor<4>,
-    pub gamma: Tensor<4>,
-    /// The last step's loss per image, [B]: how restarts are compared.
-    pub image_loss: Tensor<1>,
 }
 
 impl Nem {
@@ -229,7 +209,6 @@ impl Nem {
             let t = if t_data == 1 { 0 } else { t };
             x.clone().slice([t..t + 1]).reshape([b, 1, p, c])
         };
-        let share = shard.share();
         let mut state = self.spec.initial_state(b, p, c, net.units(), shard, device);
         let theta_init = net.theta_init();
         if let Some(theta) = &theta_init {
@@ -238,50 +217,16 @@ impl Nem {
             let theta0 = theta.clone().unsqueeze::<3>().expand([b, k, units]).reshape([b * k, units]);
             state.h = theta0 + shard.normal(0.0, jitter, [b * k, units], device);
         }
-        let zero = || Tensor::<1>::zeros([1], device);
-        let (mut intra, mut inter) = (zero(), zero());
-        let mut assignments = Vec::new();
-        let steps = self.cfg.nem.nr_steps;
-        let (mut ub, mut image_loss) = (zero(), zero());
-        for t in 0..steps {
-            let target = frame(t + 1);
-            let (psi, hidden) = if t == 0 && theta_init.is_some() {
-                (net.decode(state.h.clone()), state.h)
-            } else {
-                let u = self.spec.network_input(&state, self.noise.apply(frame(t), shard));
-                net.step(u, state.h)
-            };
-            let psi = self.spec.with_background(psi.reshape([b, k, p, c]));
-            let gamma = self.spec.e_step(psi.clone(), target.clone());
-            if self.weights[t] != 0.0 {
-                let l = self.spec.step_loss(psi.clone(), gamma.clone(), target.clone());
-                intra = intra + l.intra * (self.weights[t] * share);
-                inter = inter + l.inter * (self.weights[t] * share);
-            }
-            if t + 1 == steps {
-                if keep {
-                    let l = self.spec.image_losses(psi.clone(), gamma.clone(), target.clone());
-                    image_loss = l.intra + l.inter;
-                }
-                ub = self.spec.upper_bound_loss(psi.clone(), target) * share;
-            }
-            if keep {
-                assignments.push(gamma.clone().argmax(1).reshape([1, b, p]));
-            }
-            state = em::EmState { h: hidden, psi, gamma };
-        }
-        Unrolled {
-            loss: intra.clone() + inter.clone(),
-            intra,
-            inter,
-            ub_loss_last: ub,
-            kept: keep.then(|| Kept {
-                assignments: Tensor::cat(assignments, 0),
-                psi: state.psi,
-                gamma: state.gamma,
-                image_loss,
-            }),
-        }
+        let run = em::Run {
+            weights: &self.weights,
+            observed: &|t| self.noise.apply(frame(t), shard),
+            target: &|t| frame(t + 1),
+            schedule: em::Schedule::Observed,
+            decode_first: theta_init.is_some(),
+            keep,
+            share: shard.share(),
+        };
+        self.spec.unroll(net, state, &run)
     }
 
     pub fn resolved(&self) -> &Resolved {

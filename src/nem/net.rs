@@ -136,6 +136,18 @@ pub enum InnerNet {
     Nem(NemCell),
 }
 
+impl super::em::Cell for InnerNet {
+    type State = Tensor<2>;
+
+    fn step(&self, u: Tensor<2>, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        InnerNet::step(self, u, h)
+    }
+
+    fn decode(&self, h: &Tensor<2>) -> Tensor<2> {
+        InnerNet::decode(self, h.clone())
+    }
+}
+
 impl InnerNet {
     /// Units of the recurrent state h.
     pub fn units(&self) -> usize {
