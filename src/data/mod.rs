@@ -3,6 +3,7 @@ pub mod clevr;
 pub mod emorl;
 pub mod h5;
 pub mod loader;
+pub mod mnist;
 pub mod multi_dsprites;
 pub mod shapes;
 pub mod shapes24;

@@ -34,6 +34,8 @@ pub struct DatasetCfg {
     pub seed: u64,
     /// Images per split written by the generator.
     pub sizes: SplitSizes,
+    /// The folder with MNIST's four idx files, for the digit generators (`scripts/fetch_mnist.sh`).
+    pub mnist_path: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
