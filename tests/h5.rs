@@ -1,6 +1,6 @@
 //! HDF5 in the N-EM layout: files written by h5py (chunked, gzip) load; our files round-trip;
 //! malformed files give one clear error.
-use gestalt::data::h5::{NemSplit, read_nem_split, write_nem};
+use gestalt::data::h5::{NemSplit, Values, read_nem_split, write_nem};
 use std::path::Path;
 
 #[test]
@@ -13,13 +13,12 @@ fn reads_a_file_written_by_h5py() {
         let shape: Vec<usize> =
             m["features_shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
         assert_eq!(s.shape.to_vec(), shape);
-        let fsum: f64 = s.features.iter().map(|&x| x as f64).sum();
+        let fsum: f64 = s.features.to_f32().iter().map(|&x| x as f64).sum();
         let g = s.groups.as_ref().unwrap();
         let gsum: f64 = g.iter().map(|&x| x as f64).sum();
         assert_eq!(fsum, m["features_sum"].as_f64().unwrap());
         assert_eq!(gsum, m["groups_sum"].as_f64().unwrap());
-        let img0: Vec<f32> =
-            m["groups_image0"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let img0: Vec<u8> = m["groups_image0"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as u8).collect();
         assert_eq!(&g[..784], &img0[..]);
     }
     let limited = read_nem_split(Path::new("tests/fixtures/h5py_nem.h5"), "training", Some(2), true).unwrap();
@@ -35,8 +34,8 @@ fn our_files_round_trip() {
     // A sequence split (T = 3) to check the time-major layout.
     let s = NemSplit {
         shape: [3, 2, 4, 4, 1],
-        features: (0..96).map(|i| (i % 7) as f32 / 7.0).collect(),
-        groups: Some((0..96).map(|i| (i % 3) as f32).collect()),
+        features: Values::F32((0..96).map(|i| (i % 7) as f32 / 7.0).collect()),
+        groups: Some((0..96).map(|i| (i % 3) as u8).collect()),
     };
     let t = gestalt::data::shapes::split(5, 0, 3);
     write_nem(&path, &[("training", &s), ("test", &t)]).unwrap();
@@ -45,7 +44,10 @@ fn our_files_round_trip() {
     assert_eq!(back.features, s.features);
     assert_eq!(back.groups, s.groups);
     let first = read_nem_split(&path, "training", Some(1), true).unwrap();
-    assert_eq!(first.features, [&s.features[0..16], &s.features[32..48], &s.features[64..80]].concat());
+    let f = s.features.to_f32();
+    assert_eq!(first.features, Values::F32([&f[0..16], &f[32..48], &f[64..80]].concat()));
+    // Byte features stay bytes through a file.
+    assert!(matches!(back_t_features(&path), Values::U8(_)));
     let back_t = read_nem_split(&path, "test", None, true).unwrap();
     assert_eq!(back_t.groups, t.groups);
     // A missing split or dataset names the file and the key.
@@ -55,4 +57,8 @@ fn our_files_round_trip() {
     let err = read_nem_split(&dir.join("bad.h5"), "training", None, true).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn back_t_features(path: &Path) -> Values {
+    read_nem_split(path, "test", None, false).unwrap().features
 }

@@ -3,17 +3,67 @@ use crate::error::{Error, Result};
 use hdf5_pure::{DType, File, FileBuilder};
 use std::path::Path;
 
+/// Pixel values in [0, 1]: float32 as in the original files, or bytes (value × 255, as gestalt's
+/// generators and FudanVI's converter store them) turned into floats only when a batch is cut —
+/// 50k sequences of 41 frames fit in memory as bytes, not as floats.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    F32(Vec<f32>),
+    U8(Vec<u8>),
+}
+
+impl Values {
+    pub fn len(&self) -> usize {
+        match self {
+            Values::F32(v) => v.len(),
+            Values::U8(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values `range` as floats, appended to `out`.
+    pub fn extend_into(&self, range: std::ops::Range<usize>, out: &mut Vec<f32>) {
+        match self {
+            Values::F32(v) => out.extend_from_slice(&v[range]),
+            Values::U8(v) => out.extend(v[range].iter().map(|&b| b as f32 / 255.0)),
+        }
+    }
+
+    /// Every value as a float.
+    pub fn to_f32(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.len());
+        self.extend_into(0..self.len(), &mut out);
+        out
+    }
+}
+
 /// One split of an N-EM / R-NEM file: `features` (T, N, H, W, C) and `groups` (T, N, H, W, 1).
 #[derive(Debug, Clone)]
 pub struct NemSplit {
     /// (T, N, H, W, C).
     pub shape: [usize; 5],
-    pub features: Vec<f32>,
+    pub features: Values,
     /// Ground-truth objects, 0 = background; absent when the file has no `groups`.
-    pub groups: Option<Vec<f32>>,
+    pub groups: Option<Vec<u8>>,
 }
 
 impl NemSplit {
+    /// The first `n` samples.
+    pub fn first(&self, n: usize) -> NemSplit {
+        if n >= self.shape[1] {
+            return self.clone();
+        }
+        let features = match &self.features {
+            Values::F32(v) => Values::F32(take_samples(v, self.shape, n, self.shape[4])),
+            Values::U8(v) => Values::U8(take_samples(v, self.shape, n, self.shape[4])),
+        };
+        let groups = self.groups.as_ref().map(|g| take_samples(g, self.shape, n, 1));
+        NemSplit { shape: [self.shape[0], n, self.shape[2], self.shape[3], self.shape[4]], features, groups }
+    }
+
     pub fn len(&self) -> usize {
         self.shape[1]
     }
@@ -45,15 +95,24 @@ fn read_f32(file: &File, path: &Path, key: &str, scale_u8: bool) -> Result<(Vec<
 }
 
 /// Read split `split` (`training`, `validation`, `test`), keeping the first `limit` samples.
+/// Byte features stay bytes; groups become bytes (object ids).
 pub fn read_nem_split(path: &Path, split: &str, limit: Option<usize>, with_groups: bool) -> Result<NemSplit> {
     let file = File::open_streaming(path)
         .map_err(|e| Error::usage(format!("{}: not a readable HDF5 file: {e}", path.display())))?;
     let fkey = format!("{split}/features");
-    let (fshape, mut features) = read_f32(&file, path, &fkey, true)?;
+    let ds = file.dataset(&fkey).map_err(|e| bad(path, &fkey, format!("missing ({e})")))?;
+    let features = if ds.dtype().map_err(|e| bad(path, &fkey, e))? == DType::U8 {
+        let shape = ds.shape().map_err(|e| bad(path, &fkey, e))?.into_iter().map(|d| d as usize).collect();
+        (shape, Values::U8(ds.read_u8().map_err(|e| bad(path, &fkey, format!("unreadable: {e}")))?))
+    } else {
+        let (shape, v) = read_f32(&file, path, &fkey, false)?;
+        (shape, Values::F32(v))
+    };
+    let (fshape, features): (Vec<usize>, Values) = features;
     if fshape.len() != 5 {
         return Err(bad(path, &fkey, format!("expected 5 axes (T, N, H, W, C), found shape {fshape:?}")));
     }
-    let mut shape = [fshape[0], fshape[1], fshape[2], fshape[3], fshape[4]];
+    let shape = [fshape[0], fshape[1], fshape[2], fshape[3], fshape[4]];
     let groups = if with_groups {
         let gkey = format!("{split}/groups");
         let (gshape, g) = read_f32(&file, path, &gkey, false)?;
@@ -61,21 +120,22 @@ pub fn read_nem_split(path: &Path, split: &str, limit: Option<usize>, with_group
         if gshape != want {
             return Err(bad(path, &gkey, format!("expected shape {want:?} to match features, found {gshape:?}")));
         }
-        Some(g)
+        if g.iter().any(|&v| !(0.0..=255.0).contains(&v) || v.fract() != 0.0) {
+            return Err(bad(path, &gkey, "object ids must be whole numbers in 0..=255"));
+        }
+        Some(g.into_iter().map(|v| v as u8).collect())
     } else {
         None
     };
-    let mut groups = groups;
-    if let Some(n) = limit.filter(|&n| n < shape[1]) {
-        features = take_samples(&features, shape, n, shape[4]);
-        groups = groups.map(|g| take_samples(&g, shape, n, 1));
-        shape[1] = n;
-    }
-    Ok(NemSplit { shape, features, groups })
+    let split = NemSplit { shape, features, groups };
+    Ok(match limit {
+        Some(n) => split.first(n),
+        None => split,
+    })
 }
 
 /// Keep the first `n` of the N axis of a (T, N, H, W, c) array.
-fn take_samples(data: &[f32], shape: [usize; 5], n: usize, c: usize) -> Vec<f32> {
+fn take_samples<T: Copy>(data: &[T], shape: [usize; 5], n: usize, c: usize) -> Vec<T> {
     let per = shape[2] * shape[3] * c;
     (0..shape[0]).flat_map(|t| data[t * shape[1] * per..][..n * per].iter().copied()).collect()
 }
@@ -86,14 +146,17 @@ pub fn write_nem(path: &Path, splits: &[(&str, &NemSplit)]) -> Result<()> {
     for (name, s) in splits {
         let [t, n, h, w, c] = s.shape;
         let mut g = b.create_group(name);
-        g.create_dataset("features")
-            .with_f32_data(&s.features)
-            .with_shape(&[t as u64, n as u64, h as u64, w as u64, c as u64])
-            .with_chunks(&[1, n.clamp(1, 64) as u64, h as u64, w as u64, c as u64])
-            .with_deflate(4);
+        let features = g.create_dataset("features");
+        match &s.features {
+            Values::F32(v) => features.with_f32_data(v),
+            Values::U8(v) => features.with_u8_data(v),
+        }
+        .with_shape(&[t as u64, n as u64, h as u64, w as u64, c as u64])
+        .with_chunks(&[1, n.clamp(1, 64) as u64, h as u64, w as u64, c as u64])
+        .with_deflate(4);
         if let Some(groups) = &s.groups {
             g.create_dataset("groups")
-                .with_f32_data(groups)
+                .with_u8_data(groups)
                 .with_shape(&[t as u64, n as u64, h as u64, w as u64, 1])
                 .with_chunks(&[1, n.clamp(1, 64) as u64, h as u64, w as u64, 1])
                 .with_deflate(4);

@@ -1,6 +1,8 @@
 //! Batching (reference §4) with a prefetching thread, so the model never waits on data.
 //! Batches are consecutive blocks of samples; training shuffles the block order per epoch.
 use crate::data::h5::NemSplit;
+#[cfg(test)]
+use crate::data::h5::Values;
 use crate::util::rng;
 use rand::seq::SliceRandom;
 use std::sync::Arc;
@@ -31,18 +33,13 @@ pub fn batch_starts(limit: usize, b: usize, shuffle_seed: Option<u64>) -> Vec<(u
 
 /// Cut samples [start, start + n) and the first `frames` frames out of a split.
 pub fn slice(split: &NemSplit, start: usize, n: usize, frames: usize) -> NemBatch {
-    cut(split.shape, &split.features, split.groups.as_deref(), start, n, frames)
-}
-
-/// Samples [start, start + n) and the first `frames` frames of time-major (T, N, H, W, C) data.
-fn cut(shape: [usize; 5], features: &[f32], groups: Option<&[f32]>, start: usize, n: usize, frames: usize) -> NemBatch {
-    let [t, total, h, w, c] = shape;
+    let [t, total, h, w, c] = split.shape;
     let frames = frames.min(t);
-    let cut = |data: &[f32], ch: usize| -> Vec<f32> {
-        let per = h * w * ch;
-        (0..frames).flat_map(|f| data[(f * total + start) * per..][..n * per].iter().copied()).collect()
-    };
-    NemBatch { shape: [frames, n, h, w, c], features: cut(features, c), groups: groups.map(|g| cut(g, 1)) }
+    let rows = |per: usize| (0..frames).map(move |f| (f * total + start) * per..(f * total + start + n) * per);
+    let mut features = Vec::with_capacity(frames * n * h * w * c);
+    rows(h * w * c).for_each(|r| split.features.extend_into(r, &mut features));
+    let groups = split.groups.as_ref().map(|g| rows(h * w).flat_map(|r| g[r].iter().map(|&v| v as f32)).collect());
+    NemBatch { shape: [frames, n, h, w, c], features, groups }
 }
 
 impl crate::train::Batch for NemBatch {
@@ -51,7 +48,16 @@ impl crate::train::Batch for NemBatch {
     }
 
     fn slice(&self, start: usize, n: usize) -> Self {
-        cut(self.shape, &self.features, self.groups.as_deref(), start, n, self.shape[0])
+        let [t, total, h, w, c] = self.shape;
+        let cut = |data: &[f32], ch: usize| -> Vec<f32> {
+            let per = h * w * ch;
+            (0..t).flat_map(|f| data[(f * total + start) * per..][..n * per].iter().copied()).collect()
+        };
+        NemBatch {
+            shape: [t, n, h, w, c],
+            features: cut(&self.features, c),
+            groups: self.groups.as_ref().map(|g| cut(g, 1)),
+        }
     }
 }
 
@@ -158,7 +164,8 @@ mod tests {
     #[test]
     fn slicing_keeps_time_major_layout() {
         // T = 2, N = 3, 1×1×1 frames: value = 10·t + n.
-        let split = NemSplit { shape: [2, 3, 1, 1, 1], features: vec![0., 1., 2., 10., 11., 12.], groups: None };
+        let split =
+            NemSplit { shape: [2, 3, 1, 1, 1], features: Values::F32(vec![0., 1., 2., 10., 11., 12.]), groups: None };
         let b = slice(&split, 1, 2, 5);
         assert_eq!(b.shape, [2, 2, 1, 1, 1]);
         assert_eq!(b.features, vec![1., 2., 11., 12.]);

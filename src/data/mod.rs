@@ -33,10 +33,10 @@ pub fn static_split(
     let mut groups = Vec::with_capacity(n * size * size);
     for i in 0..n as u64 {
         let (f, g) = sample(seed, first + i);
-        features.extend(f);
-        groups.extend(g);
+        features.extend(f.into_iter().map(|v| (v * 255.0).round() as u8));
+        groups.extend(g.into_iter().map(|v| v as u8));
     }
-    h5::NemSplit { shape: [1, n, size, size, 1], features, groups: Some(groups) }
+    h5::NemSplit { shape: [1, n, size, size, 1], features: h5::Values::U8(features), groups: Some(groups) }
 }
 
 /// Whether `path` can be used for a config that asks for the generator settings `wanted`:

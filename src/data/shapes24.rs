@@ -90,7 +90,8 @@ mod tests {
     #[test]
     fn foreground_fraction_is_about_a_fifth() {
         let s = split(0, 0, 500);
-        let fg = s.features.iter().sum::<f32>() as f64 / s.features.len() as f64;
+        let f = s.features.to_f32();
+        let fg = f.iter().sum::<f32>() as f64 / f.len() as f64;
         assert!((0.15..0.27).contains(&fg), "foreground fraction {fg}");
     }
 

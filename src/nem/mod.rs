@@ -294,7 +294,7 @@ impl Family for Nem {
         let data = self.data()?;
         let limit = self.cfg.dataset.valid_size.unwrap_or(usize::MAX);
         let src = if split == "train" { &data.train } else { &data.valid };
-        let subset = if src.len() > limit { Arc::new(loader_subset(src, limit)) } else { src.clone() };
+        let subset = if src.len() > limit { Arc::new(src.first(limit)) } else { src.clone() };
         let b = self.cfg.validation.batch_size.unwrap_or(self.cfg.training.batch_size);
         // Grouping scores (AMI, NMI, ARI) on the validation subset each epoch: the score curve.
         self.score(net, &subset, b, split != "train", 1, devices)
@@ -303,10 +303,4 @@ impl Family for Nem {
     fn visualize(&self, net: &InnerNet, dir: &std::path::Path, epoch: usize, device: &Device) -> Result<()> {
         viz::epoch_frame(self, net, dir, epoch, device)
     }
-}
-
-/// The first `n` samples of a split.
-fn loader_subset(s: &NemSplit, n: usize) -> NemSplit {
-    let b = loader::slice(s, 0, n, usize::MAX);
-    NemSplit { shape: b.shape, features: b.features, groups: b.groups }
 }
