@@ -1,6 +1,7 @@
 //! Datasets: HDF5 files in the original layouts, procedural generators, noise and batching.
 pub mod clevr;
 pub mod emorl;
+pub mod flying;
 pub mod h5;
 pub mod loader;
 pub mod mnist;
@@ -17,6 +18,9 @@ pub fn nem_generator(name: &str) -> Option<fn(u64, u64, usize) -> h5::NemSplit> 
     match name {
         "shapes" => Some(shapes::split),
         "shapes24" => Some(shapes24::split),
+        "flying_shapes" => Some(flying::split3),
+        "flying_shapes_4" => Some(flying::split4),
+        "flying_shapes_5" => Some(flying::split5),
         _ => None,
     }
 }

@@ -10,7 +10,7 @@ const SQUARE: usize = 9; // side of the square outline
 const TRI_H: usize = 8; // height of a triangle outline (base 2·TRI_H − 1)
 
 /// The pixels (row, col) of one shape outline with its top-left corner at the origin.
-fn outline(kind: usize) -> Vec<(usize, usize)> {
+pub(crate) fn outline(kind: usize) -> Vec<(usize, usize)> {
     let mut px = Vec::new();
     match kind {
         0 => {
@@ -37,7 +37,7 @@ fn outline(kind: usize) -> Vec<(usize, usize)> {
     px
 }
 
-fn extent(kind: usize) -> (usize, usize) {
+pub(crate) fn extent(kind: usize) -> (usize, usize) {
     if kind == 0 { (SQUARE, SQUARE) } else { (TRI_H, 2 * TRI_H - 1) }
 }
 
