@@ -11,23 +11,32 @@ use rand::RngExt;
 /// Frames per sequence: nr_steps + 1 = 21 for training, 41 for 40-step rollouts.
 pub const FRAMES: usize = 41;
 
+/// One moving outline: its kind, top-left position and velocity (rows, cols, in pixels), and
+/// the largest position that keeps it inside the frame.
+struct Mover {
+    kind: usize,
+    pos: [f64; 2],
+    vel: [f64; 2],
+    room: [f64; 2],
+}
+
 /// Sequence `index`: (binary frames, object ids with 0 = background), each (T, H, W) row-major.
 pub fn sequence(seed: u64, index: u64, objects: usize, frames: usize) -> (Vec<u8>, Vec<u8>) {
     let mut r = rng(seed, &[index]);
     let mut groups = vec![0u8; frames * SIZE * SIZE];
-    let mut shapes: Vec<(usize, [f64; 2], [f64; 2], [f64; 2])> = (0..objects)
+    let mut shapes: Vec<Mover> = (0..objects)
         .map(|_| {
             let kind = r.random_range(0..3usize);
             let (h, w) = extent(kind);
             let room = [(SIZE - h) as f64, (SIZE - w) as f64];
             let pos = [r.random_range(0.0..=room[0]), r.random_range(0.0..=room[1])];
             let (angle, speed) = (r.random_range(0.0..std::f64::consts::TAU), r.random_range(1.0..2.0));
-            (kind, pos, [speed * angle.sin(), speed * angle.cos()], room)
+            Mover { kind, pos, vel: [speed * angle.sin(), speed * angle.cos()], room }
         })
         .collect();
     for t in 0..frames {
         let frame = &mut groups[t * SIZE * SIZE..][..SIZE * SIZE];
-        for (obj, (kind, pos, vel, room)) in shapes.iter_mut().enumerate() {
+        for (obj, Mover { kind, pos, vel, room }) in shapes.iter_mut().enumerate() {
             let (top, left) = (pos[0].round() as usize, pos[1].round() as usize);
             for (y, x) in outline(*kind) {
                 frame[(top + y) * SIZE + left + x] = obj as u8 + 1;
