@@ -1,4 +1,4 @@
-//! The GRU M-step against TF's GRUCell computed by hand.
+//! The GRU M-step against TF's GRUCell and `input_norm` against values computed by hand.
 use burn::tensor::{Device, Tensor, TensorData};
 use gestalt::config;
 use gestalt::nem::{Nem, net::InnerNet};
@@ -45,5 +45,19 @@ fn gru_step_is_tf_grucell() {
     let (_, got) = net.step(u, h0);
     for (g, w) in host(got).iter().zip(&want) {
         assert!((g - w).abs() < 1e-5, "h' {g} vs {w}");
+    }
+}
+
+/// Row (1, 2, 3, 6): mean 3, population variance (4 + 1 + 0 + 9) / 4 = 3.5; a second row scaled
+/// by 10 and shifted gives the same standardised values (no ε to perturb them).
+#[test]
+fn input_norm_standardises_each_row_without_epsilon() {
+    let d = Device::flex();
+    let x = Tensor::<2>::from_data(TensorData::new(vec![1f32, 2., 3., 6., 15., 25., 35., 65.], [2, 4]), &d);
+    let got = host(gestalt::nem::net::InputNorm {}.forward(x));
+    let s = 3.5f64.sqrt();
+    let want = [-2.0 / s, -1.0 / s, 0.0, 3.0 / s];
+    for (i, g) in got.iter().enumerate() {
+        assert!((g - want[i % 4]).abs() < 1e-6, "{got:?}");
     }
 }

@@ -36,6 +36,9 @@ fn info_prints_the_reference_parameter_counts() {
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(last_json(&o)["trainable_parameters"], want, "{net}");
     }
+    // Flying MNIST's network reads 24×24 frames.
+    let o = gestalt(&["info", "with", "dataset.shapes24", "network.flying_mnist", "nem.k=2"]);
+    assert_eq!(last_json(&o)["trainable_parameters"], 1_835_091, "{}", stderr(&o));
 }
 
 fn assert_usage_error(args: &[&str], needle: &str) {

@@ -57,11 +57,26 @@ impl ConvLayer {
     }
 }
 
+/// `input_norm`: each row standardised over its values, (x − mean) / √var with the population
+/// variance and, as the original, no ε.
+#[derive(Module, Debug)]
+pub struct InputNorm {}
+
+impl InputNorm {
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mean = x.clone().mean_dim(1);
+        let centred = x - mean;
+        let var = centred.clone().square().mean_dim(1);
+        centred / var.sqrt()
+    }
+}
+
 /// One entry of a layer list.
 #[derive(Module, Debug)]
 pub enum Layer {
     Fc(Fc),
     Conv(ConvLayer),
+    InputNorm(InputNorm),
 }
 
 impl Layer {
@@ -69,6 +84,7 @@ impl Layer {
         match self {
             Layer::Fc(l) => l.forward(x),
             Layer::Conv(l) => l.forward(x),
+            Layer::InputNorm(l) => l.forward(x),
         }
     }
 }
@@ -256,7 +272,16 @@ fn layers(cfgs: &[LayerCfg], mut flow: Flow, star: Act, device: Option<&Device>)
                 }
                 flow = Flow { width: oh * ow * size, map: Some([oh, ow, size]), flattened: None };
             }
-            other => return Err(format!("network layer `{other}` is not available (fc, conv, r_conv, reshape)")),
+            "input_norm" => {
+                if device.is_some() {
+                    out.push(Layer::InputNorm(InputNorm {}));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "network layer `{other}` is not available (fc, conv, r_conv, reshape, input_norm)"
+                ));
+            }
         }
     }
     Ok((out, flow))
