@@ -36,3 +36,26 @@ fn missing_or_malformed_files_say_what_to_do() {
     let err = mnist::read(&dir, false).unwrap_err().to_string();
     assert!(err.contains("magic number"), "{err}");
 }
+
+/// Flying MNIST from the fixture's three digits: grey frames whose covered pixels carry the
+/// top-most digit's id, a later digit's strokes over an earlier one's, pure in (seed, index).
+#[test]
+fn flying_mnist_sequences_from_the_digits() {
+    use gestalt::data::flying::{FRAMES, MNIST_SIZE, mnist_sequence, mnist_split};
+    use gestalt::data::h5::Values;
+    let d = mnist::read(&fixture(), false).unwrap();
+    let (f, g) = mnist_sequence(&d, 3, 1, 4, 2, FRAMES);
+    assert_eq!((f.clone(), g.clone()), mnist_sequence(&d, 3, 1, 4, 2, FRAMES));
+    assert_ne!(g, mnist_sequence(&d, 3, 1, 5, 2, FRAMES).1);
+    assert_eq!(f.len(), FRAMES * MNIST_SIZE * MNIST_SIZE);
+    assert!(f.iter().zip(&g).all(|(&v, &id)| (v > 0) == (id > 0) && id <= 2));
+    // Both digits are visible in most frames (they overlap, the second on top).
+    let frame = MNIST_SIZE * MNIST_SIZE;
+    let both = g.chunks(frame).filter(|fr| fr.contains(&1) && fr.contains(&2)).count();
+    assert!(both > FRAMES / 2, "{both}");
+    let s = mnist_split(&d, 3, 1, 4, 2, 2);
+    assert_eq!(s.shape, [FRAMES, 2, MNIST_SIZE, MNIST_SIZE, 1]);
+    let Values::U8(sf) = &s.features else { panic!("bytes") };
+    // Sample 0 is sequence 4: its frame 9 at (9·N + 0)·frame.
+    assert_eq!(&sf[9 * 2 * frame..][..frame], &f[9 * frame..][..frame]);
+}

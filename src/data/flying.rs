@@ -4,6 +4,7 @@
 //! motion here (speed 1–2 px a frame in a uniform direction, mirror bounces) is gestalt's.
 //! Sequence i is a pure function of (seed, i).
 use super::h5::{NemSplit, Values};
+use super::mnist::Digits;
 use super::shapes::{SIZE, extent, outline};
 use crate::util::rng;
 use rand::RngExt;
@@ -18,6 +19,22 @@ struct Mover {
     pos: [f64; 2],
     vel: [f64; 2],
     room: [f64; 2],
+}
+
+impl Mover {
+    /// One frame's move; at a wall the part of the move past it goes back (a mirror bounce).
+    fn advance(&mut self) {
+        for a in 0..2 {
+            self.pos[a] += self.vel[a];
+            if self.pos[a] < 0.0 {
+                self.pos[a] = -self.pos[a];
+                self.vel[a] = -self.vel[a];
+            } else if self.pos[a] > self.room[a] {
+                self.pos[a] = 2.0 * self.room[a] - self.pos[a];
+                self.vel[a] = -self.vel[a];
+            }
+        }
+    }
 }
 
 /// Sequence `index`: (binary frames, object ids with 0 = background), each (T, H, W) row-major.
@@ -36,23 +53,13 @@ pub fn sequence(seed: u64, index: u64, objects: usize, frames: usize) -> (Vec<u8
         .collect();
     for t in 0..frames {
         let frame = &mut groups[t * SIZE * SIZE..][..SIZE * SIZE];
-        for (obj, Mover { kind, pos, vel, room }) in shapes.iter_mut().enumerate() {
+        for (obj, Mover { kind, pos, .. }) in shapes.iter().enumerate() {
             let (top, left) = (pos[0].round() as usize, pos[1].round() as usize);
             for (y, x) in outline(*kind) {
                 frame[(top + y) * SIZE + left + x] = obj as u8 + 1;
             }
-            for a in 0..2 {
-                pos[a] += vel[a];
-                // Mirror at the walls: the part of the move past a wall goes back.
-                if pos[a] < 0.0 {
-                    pos[a] = -pos[a];
-                    vel[a] = -vel[a];
-                } else if pos[a] > room[a] {
-                    pos[a] = 2.0 * room[a] - pos[a];
-                    vel[a] = -vel[a];
-                }
-            }
         }
+        shapes.iter_mut().for_each(Mover::advance);
     }
     let features = groups.iter().map(|&g| if g > 0 { 255 } else { 0 }).collect();
     (features, groups)
@@ -82,6 +89,91 @@ pub fn split4(seed: u64, first: u64, n: usize) -> NemSplit {
 }
 pub fn split5(seed: u64, first: u64, n: usize) -> NemSplit {
     split(seed, first, n, 5)
+}
+
+/// Flying MNIST's frame side and its digits' side (MNIST's 28 px halved by 2×2 means, so that
+/// two or three digits fit a 24×24 frame; the original's sizes are not published).
+pub const MNIST_SIZE: usize = 24;
+const DIGIT: usize = 14;
+
+/// Digit `i` of `digits` at half size, grey levels 0–255.
+fn small_digit(digits: &Digits, i: usize) -> Vec<u8> {
+    let img = digits.image(i);
+    let c = digits.cols;
+    (0..DIGIT * DIGIT)
+        .map(|p| {
+            let (y, x) = (2 * (p / DIGIT), 2 * (p % DIGIT));
+            let sum: u32 = [img[y * c + x], img[y * c + x + 1], img[(y + 1) * c + x], img[(y + 1) * c + x + 1]]
+                .iter()
+                .map(|&v| v as u32)
+                .sum();
+            (sum as f32 / 4.0).round() as u8
+        })
+        .collect()
+}
+
+/// Flying-MNIST sequence `index`: `n` digits drawn from the first `pool` of `digits`, moving as
+/// the flying shapes do; a later digit covers the earlier ones wherever its grey level is > 0,
+/// and such pixels belong to it. (grey frames, object ids), each (T, H, W) row-major.
+pub fn mnist_sequence(
+    digits: &Digits,
+    pool: usize,
+    seed: u64,
+    index: u64,
+    n: usize,
+    frames: usize,
+) -> (Vec<u8>, Vec<u8>) {
+    let mut r = rng(seed, &[index]);
+    let room = (MNIST_SIZE - DIGIT) as f64;
+    let mut movers: Vec<(Vec<u8>, Mover)> = (0..n)
+        .map(|_| {
+            let digit = small_digit(digits, r.random_range(0..pool.min(digits.n)));
+            let pos = [r.random_range(0.0..=room), r.random_range(0.0..=room)];
+            let (angle, speed) = (r.random_range(0.0..std::f64::consts::TAU), r.random_range(1.0..2.0));
+            (digit, Mover { kind: 0, pos, vel: [speed * angle.sin(), speed * angle.cos()], room: [room, room] })
+        })
+        .collect();
+    let frame = MNIST_SIZE * MNIST_SIZE;
+    let (mut features, mut groups) = (vec![0u8; frames * frame], vec![0u8; frames * frame]);
+    for t in 0..frames {
+        for (obj, (digit, m)) in movers.iter_mut().enumerate() {
+            let (top, left) = (m.pos[0].round() as usize, m.pos[1].round() as usize);
+            for (p, &v) in digit.iter().enumerate().filter(|(_, v)| **v > 0) {
+                let at = t * frame + (top + p / DIGIT) * MNIST_SIZE + left + p % DIGIT;
+                features[at] = v;
+                groups[at] = obj as u8 + 1;
+            }
+            m.advance();
+        }
+    }
+    (features, groups)
+}
+
+/// `n` flying-MNIST sequences from index `first` (see [`mnist_sequence`]), time-major.
+pub fn mnist_split(digits: &Digits, pool: usize, seed: u64, first: u64, n: usize, per_seq: usize) -> NemSplit {
+    let frame = MNIST_SIZE * MNIST_SIZE;
+    let (mut features, mut groups) = (vec![0u8; FRAMES * n * frame], vec![0u8; FRAMES * n * frame]);
+    for i in 0..n {
+        let (f, g) = mnist_sequence(digits, pool, seed, first + i as u64, per_seq, FRAMES);
+        for t in 0..FRAMES {
+            let at = (t * n + i) * frame;
+            features[at..at + frame].copy_from_slice(&f[t * frame..][..frame]);
+            groups[at..at + frame].copy_from_slice(&g[t * frame..][..frame]);
+        }
+    }
+    NemSplit { shape: [FRAMES, n, MNIST_SIZE, MNIST_SIZE, 1], features: Values::U8(features), groups: Some(groups) }
+}
+
+/// The flying-MNIST datasets by their original file names: (digits per sequence, the training
+/// digits' pool: all of MNIST for `hard`, the first 20 or 500 for the `medium` curriculum stages).
+pub fn mnist_variant(name: &str) -> Option<(usize, usize)> {
+    match name {
+        "flying_mnist_hard_2digits" => Some((2, usize::MAX)),
+        "flying_mnist_hard_3digits" => Some((3, usize::MAX)),
+        "flying_mnist_medium20_2digits" => Some((2, 20)),
+        "flying_mnist_medium500_2digits" => Some((2, 500)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -74,19 +74,41 @@ fn missing(path: &Path, generate: bool) -> Error {
 /// Make sure the N-EM file `<path>/<name>.h5` exists, generating it when allowed. A generated
 /// file records its generator settings beside it (`<name>.h5.json`); a config asking for other
 /// settings is refused rather than silently given the old data.
-pub fn ensure_nem_file(dir: &str, name: &str, generate: bool, seed: u64, sizes: [usize; 3]) -> Result<PathBuf> {
+/// Flying-MNIST files are drawn from MNIST's training digits (training and validation) and test
+/// digits (test), read from `mnist_path`.
+pub fn ensure_nem_file(
+    dir: &str,
+    name: &str,
+    generate: bool,
+    seed: u64,
+    sizes: [usize; 3],
+    mnist_path: &str,
+) -> Result<PathBuf> {
     let path = Path::new(dir).join(format!("{name}.h5"));
     let wanted = serde_json::json!({ "generator": name, "dataset.seed": seed, "dataset.sizes": sizes });
     if usable(&path, &wanted, generate)? {
         return Ok(path);
     }
-    let make = nem_generator(name).filter(|_| generate).ok_or_else(|| missing(&path, generate))?;
     let t0 = std::time::Instant::now();
     // Splits come from disjoint index ranges of one seeded stream.
     let [tr, va, te] = sizes;
-    let training = make(seed, 0, tr);
-    let validation = make(seed, tr as u64, va);
-    let test = make(seed, (tr + va) as u64, te);
+    let (training, validation, test) = match flying::mnist_variant(name).filter(|_| generate) {
+        Some((per_seq, pool)) => {
+            let (train_digits, test_digits) =
+                (mnist::read(Path::new(mnist_path), true)?, mnist::read(Path::new(mnist_path), false)?);
+            let make =
+                |digits: &mnist::Digits, pool, first, n| flying::mnist_split(digits, pool, seed, first, n, per_seq);
+            (
+                make(&train_digits, pool, 0, tr),
+                make(&train_digits, pool, tr as u64, va),
+                make(&test_digits, usize::MAX, (tr + va) as u64, te),
+            )
+        }
+        None => {
+            let make = nem_generator(name).filter(|_| generate).ok_or_else(|| missing(&path, generate))?;
+            (make(seed, 0, tr), make(seed, tr as u64, va), make(seed, (tr + va) as u64, te))
+        }
+    };
     h5::write_nem(&path, &[("training", &training), ("validation", &validation), ("test", &test)])?;
     crate::util::write_atomic(&record_of(&path), wanted.to_string().as_bytes())?;
     eprintln!(

@@ -135,6 +135,7 @@ impl Nem {
             d.generate,
             d.seed,
             [d.sizes.training, d.sizes.validation, d.sizes.test],
+            &d.mnist_path,
         )
     }
 
