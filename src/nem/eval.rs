@@ -83,7 +83,9 @@ impl Nem {
         }
     }
 
-    /// Losses and grouping scores over `split` in order (partial last batch included).
+    /// Losses and grouping scores over `split` in order (partial last batch included); with
+    /// `per_frame`, also each EM step's scores (`AMI_frame_01` … for the frame it is scored on).
+    #[allow(clippy::too_many_arguments)] // the evaluation's own settings, each used once
     pub fn score(
         &self,
         net: &InnerNet,
@@ -91,6 +93,7 @@ impl Nem {
         batch_size: usize,
         with_ami: bool,
         restarts: usize,
+        per_frame: bool,
         devices: &[Device],
     ) -> Result<Scores> {
         let starts = loader::batch_starts(split.len(), batch_size, None);
@@ -154,6 +157,14 @@ impl Nem {
             scores.insert("NMI".into(), weighted(2));
             scores.insert("last_NMI".into(), mean_t(2, steps - 1));
         }
+        if per_frame {
+            for t in 0..steps {
+                scores.insert(format!("ARI_frame_{:02}", t + 1), mean_t(0, t));
+                if with_ami {
+                    scores.insert(format!("AMI_frame_{:02}", t + 1), mean_t(1, t));
+                }
+            }
+        }
         scores.insert("samples".into(), n as f64);
         Ok(scores)
     }
@@ -195,7 +206,9 @@ impl Nem {
         let limit = if split == "test" { self.cfg.dataset.test_size } else { None };
         let data = Arc::new(self.read_split(split, limit)?);
         let rc = &self.cfg.run_config;
-        let mut s = self.score(net, &data, rc.batch_size.max(1), rc.AMI, rc.restarts, devices)?;
+        // Sequences: the scores of every frame too (AMI over time).
+        let per_frame = data.shape[0] > 1;
+        let mut s = self.score(net, &data, rc.batch_size.max(1), rc.AMI, rc.restarts, per_frame, devices)?;
         if !rc.AMI {
             s.retain(|k, _| !k.contains("ARI"));
         }

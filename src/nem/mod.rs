@@ -298,7 +298,7 @@ impl Family for Nem {
         let subset = if src.len() > limit { Arc::new(src.first(limit)) } else { src.clone() };
         let b = self.cfg.validation.batch_size.unwrap_or(self.cfg.training.batch_size);
         // Grouping scores (AMI, NMI, ARI) on the validation subset each epoch: the score curve.
-        self.score(net, &subset, b, split != "train", 1, devices)
+        self.score(net, &subset, b, split != "train", 1, false, devices)
     }
 
     fn visualize(&self, net: &InnerNet, dir: &std::path::Path, epoch: usize, device: &Device) -> Result<()> {
