@@ -90,13 +90,16 @@ impl Experiment for Nem {
         crate::nem::viz::draw_all(self, model, dir, device)
     }
 
-    fn evaluate(&self, model: &Self::Model, _out: &Path, devices: &[Device]) -> Result<(String, Map<String, Value>)> {
+    fn evaluate(&self, model: &Self::Model, out: &Path, devices: &[Device]) -> Result<(String, Map<String, Value>)> {
         let split = match self.cfg.run_config.usage.as_str() {
             "train" => "training".to_string(),
             other => other.to_string(),
         };
         let mut m = Map::from_iter([("split".to_string(), json!(split))]);
         m.extend(object(Nem::evaluate(self, model, &split, devices)?));
+        if m.contains_key("AMI_frame_01") {
+            crate::nem::viz::scores_over_time(&m, &out.join("viz").join(format!("{split}_scores_over_time.png")))?;
+        }
         Ok((split, m))
     }
 

@@ -136,6 +136,68 @@ fn assignments_grid(ins: &Inspection, rows: usize, top: u32) -> Grid {
     g
 }
 
+/// Sequences: per image three rows over the EM steps — the frame each step is scored on, its
+/// ground truth and the argmax slot (foreground only).
+fn sequence_grid(ins: &Inspection, rows: usize, top: u32) -> Grid {
+    let side = ins.h as u32 * ins.scale();
+    let mut g = Grid::new(1 + ins.steps, 3 * rows, side, top);
+    for t in 0..ins.steps {
+        g.header(1 + t, &format!("frame {}", t + 1));
+    }
+    for i in 0..rows {
+        for (r, name) in ["input", "truth", "slots"].iter().enumerate() {
+            let y = top + LABEL_H + (3 * i + r) as u32 * g.cell + side / 2;
+            g.canvas.text(PAD as i32, y as i32, 12.0, name);
+        }
+        for t in 0..ins.steps {
+            g.put(3 * i, 1 + t, ins, Panel::Grey(&ins.image(i, t)));
+            let (ids, fg) = truth_panel(&ins.truth(i, t));
+            g.put(3 * i + 1, 1 + t, ins, Panel::Labels { labels: &ids, mask: Some(&fg) });
+            g.put(3 * i + 2, 1 + t, ins, Panel::Labels { labels: ins.assignment(t, i), mask: Some(&fg) });
+        }
+    }
+    g
+}
+
+/// Sequences: an animated GIF of a few test sequences, one GIF frame per EM step (input, truth,
+/// slots side by side).
+fn sequence_gif(ins: &Inspection, path: &Path) -> Result<()> {
+    let rows = ins.n.min(FRAME_IMAGES);
+    let side = ins.h as u32 * ins.scale();
+    let frames: Vec<_> = (0..ins.steps)
+        .map(|t| {
+            let mut g = Grid::new(3, rows, side, 22);
+            ["input", "truth", "slots"].iter().enumerate().for_each(|(c, s)| g.header(c, s));
+            g.canvas.text(PAD as i32, 4, 14.0, &format!("frame {}", t + 1));
+            for i in 0..rows {
+                g.put(i, 0, ins, Panel::Grey(&ins.image(i, t)));
+                let (ids, fg) = truth_panel(&ins.truth(i, t));
+                g.put(i, 1, ins, Panel::Labels { labels: &ids, mask: Some(&fg) });
+                g.put(i, 2, ins, Panel::Labels { labels: ins.assignment(t, i), mask: Some(&fg) });
+            }
+            g.canvas.image().clone()
+        })
+        .collect();
+    save_gif(path, &frames, 300)
+}
+
+/// Sequences: AMI and ARI of every frame (`evaluate`'s `AMI_frame_01` …), over time.
+pub fn scores_over_time(scores: &serde_json::Map<String, serde_json::Value>, path: &Path) -> Result<()> {
+    let points = |key: &str| -> Vec<(f64, f64)> {
+        let mut p: Vec<(f64, f64)> =
+            scores.iter().filter_map(|(k, v)| Some((k.strip_prefix(key)?.parse::<f64>().ok()?, v.as_f64()?))).collect();
+        p.sort_by(|a, b| a.0.total_cmp(&b.0));
+        p
+    };
+    let series = [
+        Series { name: "AMI".into(), points: points("AMI_frame_"), colour: PALETTE[0] },
+        Series { name: "ARI".into(), points: points("ARI_frame_"), colour: PALETTE[2] },
+    ];
+    let mut c = Canvas::new(640, 400);
+    c.chart(0, 0, 640, 400, "grouping of foreground pixels per frame (test)", "frame", "score", &series, &[]);
+    c.save_png(path)
+}
+
 fn slot_reconstructions(ins: &Inspection) -> Canvas {
     let rows = ins.n.min(SHOWN);
     let side = ins.h as u32 * ins.scale();
@@ -225,7 +287,12 @@ pub fn draw_all(nem: &Nem, net: &InnerNet, dir: &Path, device: &Device) -> Resul
     dataset_examples(&ins).save_png(&viz.join("dataset_examples.png"))?;
     learning_curves(dir).save_png(&viz.join("learning_curves.png"))?;
     grouping_scores(dir).save_png(&viz.join("grouping_scores.png"))?;
-    assignments_grid(&ins, ins.n.min(SHOWN), 0).canvas.save_png(&viz.join("slot_assignments.png"))?;
+    if ins.batch.shape[0] > 1 {
+        sequence_grid(&ins, ins.n.min(SHOWN), 0).canvas.save_png(&viz.join("slot_assignments.png"))?;
+        sequence_gif(&ins, &viz.join("sequence.gif"))?;
+    } else {
+        assignments_grid(&ins, ins.n.min(SHOWN), 0).canvas.save_png(&viz.join("slot_assignments.png"))?;
+    }
     slot_reconstructions(&ins).save_png(&viz.join("slot_reconstructions.png"))?;
     training_gif(&viz)
 }
