@@ -110,28 +110,7 @@ impl Nem {
             let assign: Vec<i64> =
                 out.kept.expect("kept").assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
             let groups = batch.groups.as_ref().ok_or_else(|| Error::usage("the dataset has no `groups`"))?;
-            let p = batch.shape[2] * batch.shape[3];
-            let mut per_t = vec![[0f64; 4]; steps];
-            for (t, acc) in per_t.iter_mut().enumerate() {
-                // γ after step t is scored against frame t + 1 (the static frame when T = 1).
-                let gt = if batch.shape[0] == 1 { 0 } else { t + 1 };
-                for s in 0..bsz {
-                    let g = &groups[(gt * bsz + s) * p..][..p];
-                    let a = &assign[(t * bsz + s) * p..][..p];
-                    let (truth, pred): (Vec<u32>, Vec<u32>) =
-                        g.iter().zip(a).filter(|(g, _)| **g > 0.5).map(|(g, a)| (*g as u32, *a as u32)).unzip();
-                    if truth.is_empty() {
-                        continue;
-                    }
-                    acc[0] += metrics::ari(&truth, &pred);
-                    if with_ami {
-                        acc[1] += metrics::ami(&truth, &pred);
-                        acc[2] += metrics::nmi(&truth, &pred);
-                    }
-                    acc[3] += 1.0;
-                }
-            }
-            Ok((bsz, losses, per_t))
+            Ok((bsz, losses, frame_scores(groups, &assign, batch.shape, steps, with_ami)))
         });
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
         let (mut n, mut per_t) = (0usize, vec![[0f64; 4]; steps]); // [ari, ami, nmi, count]
@@ -146,25 +125,7 @@ impl Nem {
             }
         }
         let mut scores: Scores = sums.into_iter().map(|(k, v)| (k, v / n as f64)).collect();
-        let wsum: f64 = self.weights.iter().sum();
-        let mean_t = |j: usize, t: usize| per_t[t][j] / per_t[t][3].max(1.0);
-        let weighted = |j: usize| (0..steps).map(|t| self.weights[t] * mean_t(j, t)).sum::<f64>() / wsum.max(1e-12);
-        scores.insert("ARI".into(), weighted(0));
-        scores.insert("last_ARI".into(), mean_t(0, steps - 1));
-        if with_ami {
-            scores.insert("AMI".into(), weighted(1));
-            scores.insert("last_AMI".into(), mean_t(1, steps - 1));
-            scores.insert("NMI".into(), weighted(2));
-            scores.insert("last_NMI".into(), mean_t(2, steps - 1));
-        }
-        if per_frame {
-            for t in 0..steps {
-                scores.insert(format!("ARI_frame_{:02}", t + 1), mean_t(0, t));
-                if with_ami {
-                    scores.insert(format!("AMI_frame_{:02}", t + 1), mean_t(1, t));
-                }
-            }
-        }
+        scores.extend(grouping_scores(&per_t, &self.weights, with_ami, per_frame));
         scores.insert("samples".into(), n as f64);
         Ok(scores)
     }
@@ -213,5 +174,94 @@ impl Nem {
             s.retain(|k, _| !k.contains("ARI"));
         }
         Ok(s)
+    }
+}
+
+/// Per EM step, [ARI, AMI, NMI] summed over a batch's images and the number of images scored:
+/// γ's argmax after step t (`assign`, [T, B, P]) against the groups of frame t + 1 (the static
+/// frame when T = 1), foreground pixels only; an image without foreground is not scored.
+fn frame_scores(groups: &[f32], assign: &[i64], shape: [usize; 5], steps: usize, with_ami: bool) -> Vec<[f64; 4]> {
+    let (bsz, p) = (shape[1], shape[2] * shape[3]);
+    let mut per_t = vec![[0f64; 4]; steps];
+    for (t, acc) in per_t.iter_mut().enumerate() {
+        let gt = if shape[0] == 1 { 0 } else { t + 1 };
+        for s in 0..bsz {
+            let g = &groups[(gt * bsz + s) * p..][..p];
+            let a = &assign[(t * bsz + s) * p..][..p];
+            let (truth, pred): (Vec<u32>, Vec<u32>) =
+                g.iter().zip(a).filter(|(g, _)| **g > 0.5).map(|(g, a)| (*g as u32, *a as u32)).unzip();
+            if truth.is_empty() {
+                continue;
+            }
+            acc[0] += metrics::ari(&truth, &pred);
+            if with_ami {
+                acc[1] += metrics::ami(&truth, &pred);
+                acc[2] += metrics::nmi(&truth, &pred);
+            }
+            acc[3] += 1.0;
+        }
+    }
+    per_t
+}
+
+/// The scores from the per-step sums: each step's mean over scored images; `ARI`, `AMI`, `NMI`
+/// weighted over the steps by the loss step weights (as the original), `last_*` the last step's,
+/// and with `per_frame` every step's as `ARI_frame_01`, `AMI_frame_01`, ….
+fn grouping_scores(per_t: &[[f64; 4]], weights: &[f64], with_ami: bool, per_frame: bool) -> Scores {
+    let steps = per_t.len();
+    let wsum: f64 = weights.iter().sum();
+    let mean_t = |j: usize, t: usize| per_t[t][j] / per_t[t][3].max(1.0);
+    let weighted = |j: usize| (0..steps).map(|t| weights[t] * mean_t(j, t)).sum::<f64>() / wsum.max(1e-12);
+    let mut scores = Scores::new();
+    scores.insert("ARI".into(), weighted(0));
+    scores.insert("last_ARI".into(), mean_t(0, steps - 1));
+    if with_ami {
+        scores.insert("AMI".into(), weighted(1));
+        scores.insert("last_AMI".into(), mean_t(1, steps - 1));
+        scores.insert("NMI".into(), weighted(2));
+        scores.insert("last_NMI".into(), mean_t(2, steps - 1));
+    }
+    if per_frame {
+        for t in 0..steps {
+            scores.insert(format!("ARI_frame_{:02}", t + 1), mean_t(0, t));
+            if with_ami {
+                scores.insert(format!("AMI_frame_{:02}", t + 1), mean_t(1, t));
+            }
+        }
+    }
+    scores
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two images, two steps, frames of four pixels. Frame 1 (scored by step 0): image 0 has
+    /// objects {1, 1, 2, 2}, grouped perfectly (ARI = AMI = 1); image 1 has no foreground (not
+    /// scored). Frame 2 (step 1): image 0 all in one slot (ARI = AMI = 0); image 1 perfect on its
+    /// three foreground pixels (its background pixel's slot is ignored).
+    /// Frame 0 is never scored. Step weights (0.5, 1).
+    #[test]
+    fn scores_average_images_per_frame_and_weight_the_steps() {
+        let groups: Vec<f32> = [
+            [9., 9., 9., 9.],
+            [9., 9., 9., 9.],
+            [1., 1., 2., 2.],
+            [0., 0., 0., 0.],
+            [1., 1., 2., 2.],
+            [1., 1., 0., 2.],
+        ]
+        .concat();
+        let assign: Vec<i64> = [[0, 0, 1, 1], [2, 2, 2, 2], [1, 1, 1, 1], [0, 0, 7, 5]].concat();
+        let per_t = frame_scores(&groups, &assign, [3, 2, 2, 2, 1], 2, true);
+        assert_eq!(per_t[0][3], 1.0, "step 0 scores image 0 only");
+        assert_eq!(per_t[1][3], 2.0);
+        let s = grouping_scores(&per_t, &[0.5, 1.0], true, true);
+        assert!((s["AMI_frame_01"] - 1.0).abs() < 1e-9 && (s["ARI_frame_01"] - 1.0).abs() < 1e-9);
+        assert!((s["AMI_frame_02"] - 0.5).abs() < 1e-9 && (s["last_AMI"] - 0.5).abs() < 1e-9);
+        assert!((s["AMI"] - (0.5 * 1.0 + 1.0 * 0.5) / 1.5).abs() < 1e-9);
+        // A static frame (T = 1) is scored by every step.
+        let per_t = frame_scores(&groups[8..16], &assign, [1, 2, 2, 2, 1], 2, true);
+        assert_eq!([per_t[0][3], per_t[1][3]], [1.0, 1.0]);
     }
 }
