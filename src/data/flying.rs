@@ -65,20 +65,26 @@ pub fn sequence(seed: u64, index: u64, objects: usize, frames: usize) -> (Vec<u8
     (features, groups)
 }
 
-/// `n` sequences from index `first` with `objects` shapes, time-major (T, N, H, W, 1).
-pub fn split(seed: u64, first: u64, n: usize, objects: usize) -> NemSplit {
-    let frame = SIZE * SIZE;
+/// `n` sequences of `size`×`size` frames, sequence i from `sequence(i)`, laid out time-major
+/// (T, N, H, W, 1) as the original files.
+fn time_major(n: usize, size: usize, sequence: impl Fn(usize) -> (Vec<u8>, Vec<u8>)) -> NemSplit {
+    let frame = size * size;
     let mut features = vec![0u8; FRAMES * n * frame];
     let mut groups = vec![0u8; FRAMES * n * frame];
     for i in 0..n {
-        let (f, g) = sequence(seed, first + i as u64, objects, FRAMES);
+        let (f, g) = sequence(i);
         for t in 0..FRAMES {
             let at = (t * n + i) * frame;
             features[at..at + frame].copy_from_slice(&f[t * frame..][..frame]);
             groups[at..at + frame].copy_from_slice(&g[t * frame..][..frame]);
         }
     }
-    NemSplit { shape: [FRAMES, n, SIZE, SIZE, 1], features: Values::U8(features), groups: Some(groups) }
+    NemSplit { shape: [FRAMES, n, size, size, 1], features: Values::U8(features), groups: Some(groups) }
+}
+
+/// `n` sequences from index `first` with `objects` shapes.
+pub fn split(seed: u64, first: u64, n: usize, objects: usize) -> NemSplit {
+    time_major(n, SIZE, |i| sequence(seed, first + i as u64, objects, FRAMES))
 }
 
 pub fn split3(seed: u64, first: u64, n: usize) -> NemSplit {
@@ -151,17 +157,7 @@ pub fn mnist_sequence(
 
 /// `n` flying-MNIST sequences from index `first` (see [`mnist_sequence`]), time-major.
 pub fn mnist_split(digits: &Digits, pool: usize, seed: u64, first: u64, n: usize, per_seq: usize) -> NemSplit {
-    let frame = MNIST_SIZE * MNIST_SIZE;
-    let (mut features, mut groups) = (vec![0u8; FRAMES * n * frame], vec![0u8; FRAMES * n * frame]);
-    for i in 0..n {
-        let (f, g) = mnist_sequence(digits, pool, seed, first + i as u64, per_seq, FRAMES);
-        for t in 0..FRAMES {
-            let at = (t * n + i) * frame;
-            features[at..at + frame].copy_from_slice(&f[t * frame..][..frame]);
-            groups[at..at + frame].copy_from_slice(&g[t * frame..][..frame]);
-        }
-    }
-    NemSplit { shape: [FRAMES, n, MNIST_SIZE, MNIST_SIZE, 1], features: Values::U8(features), groups: Some(groups) }
+    time_major(n, MNIST_SIZE, |i| mnist_sequence(digits, pool, seed, first + i as u64, per_seq, FRAMES))
 }
 
 /// The flying-MNIST datasets by their original file names: (digits per sequence, the training
