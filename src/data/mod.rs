@@ -1,4 +1,5 @@
 //! Datasets: HDF5 files in the original layouts, procedural generators, noise and batching.
+pub mod balls;
 pub mod clevr;
 pub mod emorl;
 pub mod flying;
