@@ -43,9 +43,9 @@ fn collide(balls: &mut [Ball], i: usize, j: usize) -> bool {
         return false; // already separating
     }
     let total = a.mass + b.mass;
-    for ax in 0..2 {
-        balls[i].vel[ax] -= 2.0 * b.mass / total * approach * n[ax];
-        balls[j].vel[ax] += 2.0 * a.mass / total * approach * n[ax];
+    for (ax, n_ax) in n.iter().enumerate() {
+        balls[i].vel[ax] -= 2.0 * b.mass / total * approach * n_ax;
+        balls[j].vel[ax] += 2.0 * a.mass / total * approach * n_ax;
     }
     true
 }
