@@ -184,7 +184,10 @@ pub fn import<M: ModuleSnapshot>(mut model: M, names: &OriginalNames, path: &Pat
         }
         out
     } else {
-        let reader = PytorchReader::with_top_level_key(path, "model").map_err(|e| bad(e.to_string()))?;
+        // An original checkpoint keeps the state_dict under 'model'; a bare state_dict works too.
+        let reader = PytorchReader::with_top_level_key(path, "model")
+            .or_else(|_| PytorchReader::new(path))
+            .map_err(|e| bad(e.to_string()))?;
         reader
             .into_tensors()
             .into_iter()
@@ -212,10 +215,13 @@ pub fn import<M: ModuleSnapshot>(mut model: M, names: &OriginalNames, path: &Pat
     }
     let adapter = Relayout { layout: names.layout, to_original: false };
     let result = model.apply(known, None, Some(Box::new(adapter)), false);
-    if !result.missing.is_empty() || !result.errors.is_empty() {
-        let missing: Vec<_> = result.missing.iter().map(|(p, _)| original(names, p)).collect();
-        let errors: Vec<_> = result.errors.iter().map(|e| e.to_string()).collect();
-        return Err(bad(format!("missing {missing:?} {}", errors.join("; "))));
+    let missing: Vec<_> = result.missing.iter().map(|(p, _)| original(names, p)).collect();
+    let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+    if !missing.is_empty() {
+        problems.insert(0, format!("missing {missing:?}"));
+    }
+    if !problems.is_empty() {
+        return Err(bad(problems.join("; ")));
     }
     Ok((model, extra))
 }

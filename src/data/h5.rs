@@ -80,18 +80,19 @@ fn bad(path: &Path, key: &str, what: impl std::fmt::Display) -> Error {
     Error::usage(format!("{}: dataset `{key}`: {what}", path.display()))
 }
 
-/// Read a dataset as f32, scaling uint8 data (stored ×255 by some converters) back to [0, 1].
-fn read_f32(file: &File, path: &Path, key: &str, scale_u8: bool) -> Result<(Vec<usize>, Vec<f32>)> {
+/// A numeric dataset: its shape and its values, bytes kept as bytes.
+fn read_values(file: &File, path: &Path, key: &str) -> Result<(Vec<usize>, Values)> {
     let ds = file.dataset(key).map_err(|e| bad(path, key, format!("missing ({e})")))?;
     let shape: Vec<usize> = ds.shape().map_err(|e| bad(path, key, e))?.into_iter().map(|d| d as usize).collect();
-    let dtype = ds.dtype().map_err(|e| bad(path, key, e))?;
-    let mut data = ds.read_f32().map_err(|e| bad(path, key, format!("unreadable: {e}")))?;
-    if scale_u8 && dtype == DType::U8 {
-        data.iter_mut().for_each(|v| *v /= 255.0);
-    } else if !matches!(dtype, DType::F32 | DType::F64 | DType::U8 | DType::I32 | DType::I64 | DType::U16) {
-        return Err(bad(path, key, format!("expected a numeric array, found {dtype:?}")));
-    }
-    Ok((shape, data))
+    let unreadable = |e| bad(path, key, format!("unreadable: {e}"));
+    let values = match ds.dtype().map_err(|e| bad(path, key, e))? {
+        DType::U8 => Values::U8(ds.read_u8().map_err(unreadable)?),
+        DType::F32 | DType::F64 | DType::I32 | DType::I64 | DType::U16 => {
+            Values::F32(ds.read_f32().map_err(unreadable)?)
+        }
+        other => return Err(bad(path, key, format!("expected a numeric array, found {other:?}"))),
+    };
+    Ok((shape, values))
 }
 
 /// Read split `split` (`training`, `validation`, `test`), keeping the first `limit` samples.
@@ -100,30 +101,25 @@ pub fn read_nem_split(path: &Path, split: &str, limit: Option<usize>, with_group
     let file = File::open_streaming(path)
         .map_err(|e| Error::usage(format!("{}: not a readable HDF5 file: {e}", path.display())))?;
     let fkey = format!("{split}/features");
-    let ds = file.dataset(&fkey).map_err(|e| bad(path, &fkey, format!("missing ({e})")))?;
-    let features = if ds.dtype().map_err(|e| bad(path, &fkey, e))? == DType::U8 {
-        let shape = ds.shape().map_err(|e| bad(path, &fkey, e))?.into_iter().map(|d| d as usize).collect();
-        (shape, Values::U8(ds.read_u8().map_err(|e| bad(path, &fkey, format!("unreadable: {e}")))?))
-    } else {
-        let (shape, v) = read_f32(&file, path, &fkey, false)?;
-        (shape, Values::F32(v))
-    };
-    let (fshape, features): (Vec<usize>, Values) = features;
+    let (fshape, features) = read_values(&file, path, &fkey)?;
     if fshape.len() != 5 {
         return Err(bad(path, &fkey, format!("expected 5 axes (T, N, H, W, C), found shape {fshape:?}")));
     }
     let shape = [fshape[0], fshape[1], fshape[2], fshape[3], fshape[4]];
     let groups = if with_groups {
         let gkey = format!("{split}/groups");
-        let (gshape, g) = read_f32(&file, path, &gkey, false)?;
+        let (gshape, g) = read_values(&file, path, &gkey)?;
         let want = [shape[0], shape[1], shape[2], shape[3], 1];
         if gshape != want {
             return Err(bad(path, &gkey, format!("expected shape {want:?} to match features, found {gshape:?}")));
         }
-        if g.iter().any(|&v| !(0.0..=255.0).contains(&v) || v.fract() != 0.0) {
-            return Err(bad(path, &gkey, "object ids must be whole numbers in 0..=255"));
+        match g {
+            Values::U8(ids) => Some(ids),
+            Values::F32(g) if g.iter().all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0) => {
+                Some(g.into_iter().map(|v| v as u8).collect())
+            }
+            Values::F32(_) => return Err(bad(path, &gkey, "object ids must be whole numbers in 0..=255")),
         }
-        Some(g.into_iter().map(|v| v as u8).collect())
     } else {
         None
     };
