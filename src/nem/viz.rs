@@ -111,6 +111,15 @@ impl Grid {
         let (x, y) = (PAD + col as u32 * self.cell, self.top + LABEL_H + row as u32 * self.cell);
         self.canvas.blit(x, y, ins.h, ins.w, ins.scale(), panel);
     }
+
+    /// Image i at EM step t at the three (row, col) cells: the frame the step is scored on, its
+    /// truth, and the argmax slot on the foreground.
+    fn put_step(&mut self, ins: &Inspection, i: usize, t: usize, at: [(usize, usize); 3]) {
+        self.put(at[0].0, at[0].1, ins, Panel::Grey(&ins.image(i, t)));
+        let (ids, fg) = truth_panel(&ins.truth(i, t));
+        self.put(at[1].0, at[1].1, ins, Panel::Labels { labels: &ids, mask: Some(&fg) });
+        self.put(at[2].0, at[2].1, ins, Panel::Labels { labels: ins.assignment(t, i), mask: Some(&fg) });
+    }
 }
 
 /// Input, ground truth and the argmax slot after each EM iteration, for `rows` images.
@@ -150,10 +159,7 @@ fn sequence_grid(ins: &Inspection, rows: usize, top: u32) -> Grid {
             g.canvas.text(PAD as i32, y as i32, 12.0, name);
         }
         for t in 0..ins.steps {
-            g.put(3 * i, 1 + t, ins, Panel::Grey(&ins.image(i, t)));
-            let (ids, fg) = truth_panel(&ins.truth(i, t));
-            g.put(3 * i + 1, 1 + t, ins, Panel::Labels { labels: &ids, mask: Some(&fg) });
-            g.put(3 * i + 2, 1 + t, ins, Panel::Labels { labels: ins.assignment(t, i), mask: Some(&fg) });
+            g.put_step(ins, i, t, [(3 * i, 1 + t), (3 * i + 1, 1 + t), (3 * i + 2, 1 + t)]);
         }
     }
     g
@@ -170,10 +176,7 @@ fn sequence_gif(ins: &Inspection, path: &Path) -> Result<()> {
             ["input", "truth", "slots"].iter().enumerate().for_each(|(c, s)| g.header(c, s));
             g.canvas.text(PAD as i32, 4, 14.0, &format!("frame {}", t + 1));
             for i in 0..rows {
-                g.put(i, 0, ins, Panel::Grey(&ins.image(i, t)));
-                let (ids, fg) = truth_panel(&ins.truth(i, t));
-                g.put(i, 1, ins, Panel::Labels { labels: &ids, mask: Some(&fg) });
-                g.put(i, 2, ins, Panel::Labels { labels: ins.assignment(t, i), mask: Some(&fg) });
+                g.put_step(ins, i, t, [(i, 0), (i, 1), (i, 2)]);
             }
             g.canvas.image().clone()
         })
