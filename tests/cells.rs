@@ -2,8 +2,16 @@
 //! computed by hand.
 use burn::tensor::{Device, Tensor, TensorData};
 use gestalt::config;
-use gestalt::nem::{Nem, net::InnerNet};
+use gestalt::nem::{
+    Nem,
+    net::{InnerNet, Recurrent},
+};
 use gestalt::train::Family;
+
+fn rnn(c: &Recurrent) -> &gestalt::nem::net::RnnCell {
+    let Recurrent::Rnn(c) = c else { panic!("an rnn cell") };
+    c
+}
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
@@ -23,10 +31,10 @@ fn gru_step_is_tf_grucell() {
     let d = Device::flex();
     let net = nem.init_model(&d).unwrap();
     let InnerNet::Rnn(r) = &net else { panic!("an RNN-EM net") };
-    let gates = r.cell.gates.as_ref().expect("a GRU has gates");
+    let gates = rnn(&r.cell).gates.as_ref().expect("a GRU has gates");
     assert_eq!(host(gates.bias.as_ref().unwrap().val()), vec![1.0; 6], "TF starts the gate bias at 1");
     let (wg, bg) = (host(gates.weight.val()), host(gates.bias.as_ref().unwrap().val()));
-    let (wc, bc) = (host(r.cell.linear.weight.val()), host(r.cell.linear.bias.as_ref().unwrap().val()));
+    let (wc, bc) = (host(rnn(&r.cell).linear.weight.val()), host(rnn(&r.cell).linear.bias.as_ref().unwrap().val()));
     let (n_in, units) = (576, 3);
     let x: Vec<f64> = (0..n_in).map(|i| ((i * 37) % 11) as f64 / 10.0 - 0.5).collect();
     let h = [0.2, -0.4, 0.7];
@@ -103,7 +111,7 @@ fn rnn_em_step_by_hand() {
         r#"network.output=[{"name":"fc","size":576,"act":"*"}]"#,
     ]);
     let InnerNet::Rnn(r) = &net else { panic!("RNN-EM") };
-    let (w, b) = (host(r.cell.linear.weight.val()), host(r.cell.linear.bias.as_ref().unwrap().val()));
+    let (w, b) = (host(rnn(&r.cell).linear.weight.val()), host(rnn(&r.cell).linear.bias.as_ref().unwrap().val()));
     let gestalt::nem::net::Layer::Fc(out) = &r.output[0] else { panic!("fc") };
     let (wo, bo) = (host(out.dense.weight.val()), host(out.dense.bias.as_ref().unwrap().val()));
     let u: Vec<f64> = (0..576).map(|i| ((i * 13) % 7) as f64 / 7.0 - 0.4).collect();

@@ -33,6 +33,7 @@ fn nem_batch() -> NemBatch {
         shape: [1, 5, 24, 24, 1],
         features: (0..5 * 576).map(|i| if (i * 7) % 11 < 3 { 1.0 } else { 0.0 }).collect(),
         groups: None,
+        masks: vec![],
     }
 }
 

@@ -52,7 +52,7 @@ fn bernoulli_e_step_and_losses() {
             inter += (1.0 - want[2 * k + i]) * kl0(k, i);
         }
     }
-    let l = s.step_loss(psi.clone(), gamma, x.clone());
+    let l = s.step_loss(psi.clone(), gamma, x.clone(), None);
     assert!((vals(l.intra)[0] - intra).abs() < 1e-5);
     assert!((vals(l.inter)[0] - inter).abs() < 1e-5);
     assert!((intra - 1.060575).abs() < 1e-5, "hand value {intra}");
@@ -68,9 +68,9 @@ fn inter_weight_scales_only_the_inter_term() {
     let psi = t4(&PSI, [1, 2, 2, 1], &d);
     let x = t4(&X, [1, 1, 2, 1], &d);
     let g = s.e_step(psi.clone(), x.clone());
-    let full = s.step_loss(psi.clone(), g.clone(), x.clone());
+    let full = s.step_loss(psi.clone(), g.clone(), x.clone(), None);
     s.loss_inter_weight = 0.2;
-    let part = s.step_loss(psi, g, x);
+    let part = s.step_loss(psi, g, x, None);
     assert!((vals(part.intra)[0] - vals(full.intra)[0]).abs() < 1e-7);
     assert!((vals(part.inter)[0] - 0.2 * vals(full.inter)[0]).abs() < 1e-6);
 }
@@ -95,7 +95,7 @@ fn gaussian_e_step_and_losses() {
         }
     }
     let g = s.e_step(psi.clone(), x.clone());
-    let l = s.step_loss(psi, g, x);
+    let l = s.step_loss(psi, g, x, None);
     let (mut intra, mut inter) = (0.0, 0.0);
     for k in 0..2 {
         for i in 0..2 {
@@ -116,8 +116,8 @@ fn losses_are_divided_by_the_batch_size() {
     let x1 = t4(&X, [1, 1, 2, 1], &d);
     let psi2 = Tensor::cat(vec![psi1.clone(), psi1.clone()], 0);
     let x2 = Tensor::cat(vec![x1.clone(), x1.clone()], 0);
-    let a = s.step_loss(psi1.clone(), s.e_step(psi1, x1.clone()), x1);
-    let b = s.step_loss(psi2.clone(), s.e_step(psi2, x2.clone()), x2);
+    let a = s.step_loss(psi1.clone(), s.e_step(psi1, x1.clone()), x1, None);
+    let b = s.step_loss(psi2.clone(), s.e_step(psi2, x2.clone()), x2, None);
     assert!((vals(a.intra)[0] - vals(b.intra)[0]).abs() < 1e-6);
 }
 
@@ -130,7 +130,7 @@ fn mixture_loss_is_the_negative_log_of_the_uniform_mixture() {
     let x = t4(&X, [1, 1, 2, 1], &d);
     // p(x | ψ) is (0.8, 0.7) for slot 0 and (0.2, 0.4) for slot 1: mixtures 0.5 and 0.55.
     let want = -(0.5f64.ln() + 0.55f64.ln());
-    let l = s.step_loss(psi.clone(), s.e_step(psi.clone(), x.clone()), x.clone());
+    let l = s.step_loss(psi.clone(), s.e_step(psi.clone(), x.clone()), x.clone(), None);
     let got = vals(l.intra)[0];
     assert!((got - want).abs() < 1e-5, "{got} vs {want}");
     assert_eq!(vals(l.inter)[0], 0.0);
@@ -173,7 +173,7 @@ struct Recorder(std::cell::RefCell<Vec<Vec<f64>>>, Device);
 
 impl gestalt::nem::em::Cell for Recorder {
     type State = Tensor<2>;
-    fn step(&self, u: Tensor<2>, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    fn step(&self, u: Tensor<2>, h: Tensor<2>, _: Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
         self.0.borrow_mut().push(vals(u));
         (self.decode(&h), h)
     }
@@ -199,13 +199,16 @@ fn the_loop_reads_frame_t_scores_frame_t_plus_one_and_rolls_out() {
     };
     let cell = Recorder(Default::default(), d.clone());
     let run = Run {
-        weights: &[1.0, 1.0, 1.0],
+        weights: &[1.0, 1.0, 1.0, 1.0],
         observed: &frame,
         target: &|t| frame(t + 1),
         schedule: Schedule::RolloutFrom(2),
+        actions: None,
+        corrupt: None,
         decode_first: false,
         keep: true,
         share: 1.0,
+        relational: None,
     };
     let out = s.unroll(&cell, state, &run);
     // γ of `PSI` against a frame whose pixels are all x.
@@ -224,8 +227,17 @@ fn the_loop_reads_frame_t_scores_frame_t_plus_one_and_rolls_out() {
     let g2 = gamma(0.0);
     let pred = [g2[0] * PSI[0] + g2[2] * PSI[2], g2[1] * PSI[1] + g2[3] * PSI[3]];
     assert_close(&inputs[2], &u(&g2, &PSI, &pred));
-    // The last step's γ was taken against frame 3 (1s).
-    assert_close(&vals(out.kept.unwrap().gamma), &gamma(1.0));
+    // Rollout steps carry γ taken without the frame: against [max_k ψ > 0.1] = (1, 1), so step
+    // 3 reads γ of 1s and the last γ is of 1s too, though frame 4 is 0s.
+    let g_free = gamma(1.0);
+    let pred = [g_free[0] * PSI[0] + g_free[2] * PSI[2], g_free[1] * PSI[1] + g_free[3] * PSI[3]];
+    assert_close(&inputs[3], &u(&g_free, &PSI, &pred));
+    let kept = out.kept.unwrap();
+    assert_close(&vals(kept.gamma), &g_free);
+    // Its loss reads the true frame 4 with the in-graph E-step against it: Σ γ·BCE over 0s.
+    let g4 = gamma(0.0);
+    let loss4: f64 = (0..4).map(|j| -g4[j] * (1.0 - PSI[j]).ln() + (1.0 - g4[j]) * -(1.0 - PSI[j]).ln()).sum();
+    assert!((vals(kept.step_loss)[3] - loss4).abs() < 1e-4);
 }
 
 fn assert_close(got: &[f64], want: &[f64]) {

@@ -1,12 +1,12 @@
 //! Autodiff gradients of the full unrolled loss against central finite differences, in f64, for
-//! the minimal, N-EM, RNN-EM and GRU cells (static data, several EM steps, gradients through γ).
+//! the minimal, N-EM, RNN-EM, GRU, LSTM and R-NEM cells (static data, several EM steps, gradients through γ).
 use burn::module::Param;
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use gestalt::config;
 use gestalt::data::loader::NemBatch;
 use gestalt::nem::{
     Nem,
-    net::{InnerNet, Layer},
+    net::{InnerNet, Layer, Recurrent},
 };
 use gestalt::train::{Family, Shard};
 
@@ -23,19 +23,27 @@ const CONV_INPUT: &str = r#"network.input=[{"name":"conv","size":3,"act":"elu","
 
 fn tiny(network: &str) -> Nem {
     let act = if network == "network.minimal" { "tanh" } else { "sigmoid" };
-    let (cell, background) = if network == "gru" { ("gru", "true") } else { ("rnn", "false") };
-    let recurrent = format!(r#"network.recurrent=[{{"name":"{cell}","size":5,"act":"{act}","ln":false}}]"#);
+    let (cell, background) = match network {
+        "gru" => ("gru", "true"),
+        "lstm" | "r_nem" => (network, "false"),
+        _ => ("rnn", "false"),
+    };
+    let ln = network == "lstm" || network == "r_nem";
+    let rel = r#","encoder":[{"name":"fc","size":4,"act":"relu","ln":true}],"core":[{"name":"fc","size":3,"act":"relu","ln":true}],"context":[{"name":"fc","size":3,"act":"relu","ln":true}],"attention":[{"name":"fc","size":2,"act":"tanh","ln":true},{"name":"fc","size":1,"act":"sigmoid"}]"#;
+    let extra = if network == "r_nem" { rel } else { "" };
+    let recurrent = format!(r#"network.recurrent=[{{"name":"{cell}","size":5,"act":"{act}","ln":{ln}{extra}}}]"#);
+    let k = if network == "r_nem" { "nem.k=3" } else { "nem.k=2" };
     let background = format!("nem.background_slot={background}");
     let (input, output) = if network == "conv" {
         (CONV_INPUT, CONV_OUTPUT)
     } else {
         ("seed=1", r#"network.output=[{"name":"fc","size":16,"act":"*"}]"#)
     };
-    let network = if network == "conv" || network == "gru" { "network.shapes" } else { network };
+    let network = if ["conv", "gru", "lstm", "r_nem"].contains(&network) { "network.shapes" } else { network };
     let words: Vec<String> = [
         "dataset.shapes",
         network,
-        "nem.k=2",
+        k,
         "nem.nr_steps=3",
         "noise.noise_type=None",
         "nem.loss_step_weights=all",
@@ -54,17 +62,32 @@ fn batch() -> NemBatch {
     // Two 4×4 binary images with two objects each.
     let f: Vec<f32> = (0..32).map(|i| if (i * 7) % 5 < 2 { 1.0 } else { 0.0 }).collect();
     let g: Vec<f32> = f.iter().enumerate().map(|(i, &v)| if v > 0.0 { 1.0 + (i % 2) as f32 } else { 0.0 }).collect();
-    NemBatch { shape: [1, 2, 4, 4, 1], features: f, groups: Some(g) }
+    NemBatch { shape: [1, 2, 4, 4, 1], features: f, groups: Some(g), masks: vec![] }
 }
 
 /// The 2-D parameters this check perturbs, by name.
 fn params2(net: &mut InnerNet) -> Vec<(&'static str, &mut Param<Tensor<2>>)> {
     match net {
         InnerNet::Rnn(r) => {
-            let mut v = vec![("rnn.W", &mut r.cell.linear.weight)];
-            if let Some(g) = r.cell.gates.as_mut() {
-                v.push(("gru.W_gates", &mut g.weight));
-            }
+            let mut v = match &mut r.cell {
+                Recurrent::Rnn(c) => {
+                    let mut v = vec![("rnn.W", &mut c.linear.weight)];
+                    if let Some(g) = c.gates.as_mut() {
+                        v.push(("gru.W_gates", &mut g.weight));
+                    }
+                    v
+                }
+                Recurrent::Lstm(c) => vec![("lstm.W", &mut c.linear.weight)],
+                Recurrent::Relational(c) => {
+                    let mut v = vec![("r_nem.W", &mut c.linear.weight)];
+                    for l in c.encoder.iter_mut().chain(&mut c.core).chain(&mut c.context).chain(&mut c.attention) {
+                        if let Layer::Fc(f) = l {
+                            v.push(("r_nem.fc.W", &mut f.dense.weight));
+                        }
+                    }
+                    v
+                }
+            };
             for l in r.input.iter_mut().chain(r.output.iter_mut()) {
                 if let Layer::Fc(f) = l {
                     v.push(("fc.W", &mut f.dense.weight));
@@ -182,6 +205,18 @@ fn minimal_gradients_match_finite_differences() {
 #[test]
 fn conv_gradients_match_finite_differences() {
     check("conv");
+}
+
+/// TF's layer-normalised LSTM (five layer norms, forget bias 1).
+#[test]
+fn lstm_gradients_match_finite_differences() {
+    check("lstm");
+}
+
+/// R-NEM's relational cell with attention, K = 3 (six ordered pairs).
+#[test]
+fn relational_gradients_match_finite_differences() {
+    check("r_nem");
 }
 
 /// The GRU M-step, with the background component in the E-step.

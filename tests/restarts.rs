@@ -30,6 +30,7 @@ fn restarts_keep_each_images_lowest_loss_run() {
         shape: [1, 6, 24, 24, 1],
         features: (0..6 * 576).map(|i| if (i * 7) % 11 < 3 { 1.0 } else { 0.0 }).collect(),
         groups: None,
+        masks: vec![],
     };
     // The restarts are copies of the batch in one pass: unroll those copies with the same draws
     // (one chunk, from restart 0).

@@ -45,7 +45,7 @@ pub enum Model {
 
 pub fn family(r: &Resolved) -> Result<Model> {
     match r.family.as_str() {
-        "nem" => Ok(Model::Nem(Nem::new(r)?)),
+        "nem" | "rnem" => Ok(Model::Nem(Nem::new(r)?)),
         "emorl" => Ok(Model::Emorl(Emorl::new(r)?)),
         other => Err(Error::usage(format!("model family `{other}` is not available in this version"))),
     }
@@ -79,7 +79,7 @@ impl Experiment for Nem {
 
     fn info(&self, device: &Device) -> Result<(String, Value)> {
         let model = self.build_model(device)?;
-        Ok((model.to_string(), json!({ "family": "nem", "trainable_parameters": model.num_params() })))
+        Ok((model.to_string(), json!({ "family": self.resolved().family, "trainable_parameters": model.num_params() })))
     }
 
     fn load_net(&self, ckpt: &Path, device: &Device) -> Result<Self::Model> {

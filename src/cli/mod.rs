@@ -32,6 +32,9 @@ pub enum Command {
     Train(Common),
     /// Evaluate a checkpoint (`net_path=...`) on the test split, like `run_from_file`.
     Evaluate(Common),
+    /// Run a trained sequence model on its own predictions after nem.nr_steps observed frames
+    /// (`net_path=...`, `run_config.rollout_steps=...`), like R-NEM's `rollout_from_file`.
+    Rollout(Common),
     /// Print the resolved configuration as JSON.
     PrintConfig(Common),
     /// Print the model and its trainable parameter count.
@@ -151,6 +154,10 @@ pub fn run(cli: Cli) -> Result<()> {
             let r = c.resolve()?;
             with_family!(family(&r)?, m => bench::bench(&c, &r, &m))
         }
+        Command::Rollout(c) => match family(&c.resolve()?)? {
+            experiment::Model::Nem(m) => rollout_cmd(&c, &m),
+            _ => Err(Error::usage("rollout runs the N-EM family's sequence models (R-NEM, RNN-EM, N-EM)")),
+        },
         Command::Viz(v) => viz_cmd(&v),
         Command::Export(e) => export_cmd(&e),
     }
@@ -265,6 +272,19 @@ fn evaluate_cmd<E: Experiment>(c: &Common, exp: &E) -> Result<()> {
     };
     let devices = crate::backend::devices(&c.backend, c.device, exp.settings().devices)?;
     report(exp, &exp.load_net(&ckpt, &devices[0])?, &ckpt, &out, &devices)
+}
+
+fn rollout_cmd(c: &Common, m: &crate::nem::Nem) -> Result<()> {
+    let net_path = m.net_path().ok_or_else(|| Error::usage("rollout needs net_path=<run directory or checkpoint>"))?;
+    let ckpt = train::checkpoint::resolve_net_path(&net_path)?;
+    let out = c.out.clone().unwrap_or_else(|| run_dir_of(&ckpt));
+    let device = crate::backend::device(&c.backend, c.device)?;
+    let mut obj = m.rollout(&m.load_net(&ckpt, &device)?, &out, &device)?;
+    obj.insert("checkpoint".into(), json!(ckpt));
+    let v = Value::Object(obj);
+    config::write_json(&out.join("rollout").join("rollout.json"), &v)?;
+    say!("{}", serde_json::to_string(&v).unwrap());
+    Ok(())
 }
 
 /// The run directory a checkpoint belongs to (`DIR/checkpoints/best` → `DIR`).

@@ -2,11 +2,19 @@
 //! the walls, rendered as 64×64 binary frames. The original's simulator and its parameters are
 //! not published; these are gestalt's: equal radii (mass is not visible, so a model must infer
 //! it from collisions), masses drawn from {1, 2, 3}, speeds 1–3 px a frame, ten sub-steps a frame.
-//! Sequence i is a pure function of (seed, i).
+//! Sequence i is a pure function of (seed, i). The files hold `features`, `groups`,
+//! `collisions` (1 on the pixels of balls that hit another ball while moving into that frame)
+//! and `events` (1 when any ball did), each (T, N, H, W, 1) with 1 × 1 frames for `events`.
+use super::flying::time_major_arrays;
+use super::h5::{Mask, NemSplit, Values};
 use crate::util::rng;
 use rand::RngExt;
 
 pub const SIZE: usize = 64;
+/// Frames per sequence: 30 EM steps need 31, a rollout of 20 after 30 needs 51.
+pub const FRAMES: usize = 51;
+/// The curtain of `balls3curtain64`: a white band over these columns, in front of the balls.
+pub const CURTAIN: std::ops::Range<usize> = 26..38;
 pub const RADIUS: f64 = 4.5;
 const SUBSTEPS: usize = 10;
 
@@ -100,15 +108,80 @@ pub fn initial(seed: u64, index: u64, n: usize) -> Vec<Ball> {
 /// Object ids of a frame (0 = background; later balls on top): pixel centres within the radius.
 pub fn render(balls: &[Ball]) -> Vec<u8> {
     let mut ids = vec![0u8; SIZE * SIZE];
+    // Only the pixels of each ball's bounding box can be inside it.
+    let span = |c: f64| (c - RADIUS).floor().max(0.0) as usize..((c + RADIUS).ceil() as usize).min(SIZE);
     for (k, b) in balls.iter().enumerate() {
-        for (p, id) in ids.iter_mut().enumerate() {
-            let (y, x) = ((p / SIZE) as f64 + 0.5, (p % SIZE) as f64 + 0.5);
-            if (y - b.pos[0]).powi(2) + (x - b.pos[1]).powi(2) <= RADIUS * RADIUS {
-                *id = k as u8 + 1;
+        for row in span(b.pos[0]) {
+            for col in span(b.pos[1]) {
+                let (y, x) = (row as f64 + 0.5, col as f64 + 0.5);
+                if (y - b.pos[0]).powi(2) + (x - b.pos[1]).powi(2) <= RADIUS * RADIUS {
+                    ids[row * SIZE + col] = k as u8 + 1;
+                }
             }
         }
     }
     ids
+}
+
+/// Sequence `index` with `n` balls: (frames, object ids, per-pixel collisions, per-frame
+/// events), each time first. With `curtain`, the band is drawn over the balls as object n + 1.
+pub fn sequence(seed: u64, index: u64, n: usize, curtain: bool) -> [Vec<u8>; 4] {
+    let mut balls = initial(seed, index, n);
+    let frame = SIZE * SIZE;
+    let (mut groups, mut collisions) = (vec![0u8; FRAMES * frame], vec![0u8; FRAMES * frame]);
+    let mut events = vec![0u8; FRAMES];
+    for t in 0..FRAMES {
+        let hit = if t == 0 { vec![false; n] } else { advance(&mut balls) };
+        let mut ids = render(&balls);
+        if curtain {
+            for row in ids.chunks_mut(SIZE) {
+                row[CURTAIN].fill(n as u8 + 1);
+            }
+        }
+        for (p, &id) in ids.iter().enumerate() {
+            collisions[t * frame + p] = (id > 0 && (id as usize) <= n && hit[id as usize - 1]) as u8;
+        }
+        events[t] = hit.iter().any(|&h| h) as u8;
+        groups[t * frame..][..frame].copy_from_slice(&ids);
+    }
+    let features = groups.iter().map(|&g| if g > 0 { 255 } else { 0 }).collect();
+    [features, groups, collisions, events]
+}
+
+/// `count` sequences from index `first`; sequence i has `balls(i)` balls.
+fn split(seed: u64, first: u64, count: usize, balls: impl Fn(u64) -> usize, curtain: bool) -> NemSplit {
+    let frame = SIZE * SIZE;
+    let [features, groups, collisions, events]: [Vec<u8>; 4] =
+        time_major_arrays(count, FRAMES, &[frame, frame, frame, 1], |i| {
+            let index = first + i as u64;
+            sequence(seed, index, balls(index), curtain).into()
+        })
+        .try_into()
+        .expect("four arrays");
+    NemSplit {
+        shape: [FRAMES, count, SIZE, SIZE, 1],
+        features: Values::U8(features),
+        groups: Some(groups),
+        masks: vec![
+            Mask { name: "collisions".into(), dims: vec![SIZE, SIZE, 1], values: collisions },
+            Mask { name: "events".into(), dims: vec![1, 1, 1], values: events },
+        ],
+    }
+}
+
+/// `balls4mass64`: four balls.
+pub fn split4(seed: u64, first: u64, n: usize) -> NemSplit {
+    split(seed, first, n, |_| 4, false)
+}
+
+/// `balls678mass64`: six to eight balls (the extrapolation test).
+pub fn split678(seed: u64, first: u64, n: usize) -> NemSplit {
+    split(seed, first, n, |i| 6 + rng(seed, &[i, 678]).random_range(0..3usize), false)
+}
+
+/// `balls3curtain64`: three balls behind a curtain.
+pub fn split_curtain(seed: u64, first: u64, n: usize) -> NemSplit {
+    split(seed, first, n, |_| 3, true)
 }
 
 #[cfg(test)]
@@ -150,5 +223,29 @@ mod tests {
         assert_eq!(initial(7, 3, 6), initial(7, 3, 6));
         let ids = render(&balls);
         assert!((1..=6).all(|k| ids.contains(&k)) || balls.len() < 6);
+    }
+
+    #[test]
+    fn files_mark_collisions_on_the_colliding_balls() {
+        let s = split678(3, 10, 4);
+        assert_eq!(s.shape, [FRAMES, 4, SIZE, SIZE, 1]);
+        let (groups, [collisions, events]) = (s.groups.as_ref().unwrap(), [&s.masks[0].values, &s.masks[1].values]);
+        let frame = SIZE * SIZE;
+        let mut any = false;
+        for t in 0..FRAMES {
+            for i in 0..4 {
+                let at = (t * 4 + i) * frame;
+                let (g, c) = (&groups[at..at + frame], &collisions[at..at + frame]);
+                // Collision pixels are ball pixels, and a frame has them exactly when it has an event.
+                assert!(g.iter().zip(c).all(|(&g, &c)| c == 0 || g > 0));
+                assert_eq!(c.contains(&1), events[t * 4 + i] == 1, "t {t} sequence {i}");
+                any |= events[t * 4 + i] == 1;
+            }
+        }
+        assert!(any, "6–8 balls over 51 frames collide");
+        let n = |i: usize| *groups[i * frame..(i + 1) * frame].iter().max().unwrap();
+        assert!((0..4).all(|i| (6..=8).contains(&n(i))));
+        let c = split_curtain(3, 0, 1);
+        assert!(c.groups.unwrap()[..SIZE].iter().enumerate().all(|(x, &g)| CURTAIN.contains(&x) == (g == 4)));
     }
 }

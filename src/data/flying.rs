@@ -65,21 +65,36 @@ pub fn sequence(seed: u64, index: u64, objects: usize, frames: usize) -> (Vec<u8
     (features, groups)
 }
 
-/// `n` sequences of `size`×`size` frames, sequence i from `sequence(i)`, laid out time-major
-/// (T, N, H, W, 1) as the original files.
-fn time_major(n: usize, size: usize, sequence: impl Fn(usize) -> (Vec<u8>, Vec<u8>)) -> NemSplit {
-    let frame = size * size;
-    let mut features = vec![0u8; FRAMES * n * frame];
-    let mut groups = vec![0u8; FRAMES * n * frame];
+/// `n` sequences of `frames` frames laid out time-major, (T, N, ·) as the original files: each
+/// sequence gives arrays of `sizes[a]` values a frame, time first.
+pub(crate) fn time_major_arrays(
+    n: usize,
+    frames: usize,
+    sizes: &[usize],
+    sequence: impl Fn(usize) -> Vec<Vec<u8>>,
+) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = sizes.iter().map(|s| vec![0u8; frames * n * s]).collect();
     for i in 0..n {
-        let (f, g) = sequence(i);
-        for t in 0..FRAMES {
-            let at = (t * n + i) * frame;
-            features[at..at + frame].copy_from_slice(&f[t * frame..][..frame]);
-            groups[at..at + frame].copy_from_slice(&g[t * frame..][..frame]);
+        for ((array, seq), &size) in out.iter_mut().zip(sequence(i)).zip(sizes) {
+            for t in 0..frames {
+                let at = (t * n + i) * size;
+                array[at..at + size].copy_from_slice(&seq[t * size..][..size]);
+            }
         }
     }
-    NemSplit { shape: [FRAMES, n, size, size, 1], features: Values::U8(features), groups: Some(groups) }
+    out
+}
+
+/// `n` sequences of `size`×`size` frames (features and groups), time-major.
+fn time_major(n: usize, size: usize, sequence: impl Fn(usize) -> (Vec<u8>, Vec<u8>)) -> NemSplit {
+    let frame = size * size;
+    let [features, groups]: [Vec<u8>; 2] = time_major_arrays(n, FRAMES, &[frame, frame], |i| {
+        let (f, g) = sequence(i);
+        vec![f, g]
+    })
+    .try_into()
+    .expect("two arrays");
+    NemSplit { shape: [FRAMES, n, size, size, 1], features: Values::U8(features), groups: Some(groups), masks: vec![] }
 }
 
 /// `n` sequences from index `first` with `objects` shapes.

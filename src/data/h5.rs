@@ -48,6 +48,25 @@ pub struct NemSplit {
     pub features: Values,
     /// Ground-truth objects, 0 = background; absent when the file has no `groups`.
     pub groups: Option<Vec<u8>>,
+    /// Byte arrays beside the frames: R-NEM's `collisions` and `events`, the Atari layout's
+    /// `actions`.
+    pub masks: Vec<Mask>,
+}
+
+/// A byte array (T, N, …) of an R-NEM file: `collisions` (T, N, H, W, 1), 1 on the pixels of
+/// colliding balls; `events` (T, N, 1, 1, 1); `actions` (T, N, A), one-hot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mask {
+    pub name: String,
+    /// The axes after (T, N).
+    pub dims: Vec<usize>,
+    pub values: Vec<u8>,
+}
+
+impl Mask {
+    pub fn per_frame(&self) -> usize {
+        self.dims.iter().product()
+    }
 }
 
 impl NemSplit {
@@ -61,7 +80,15 @@ impl NemSplit {
             Values::U8(v) => Values::U8(take_samples(v, self.shape, n, self.shape[4])),
         };
         let groups = self.groups.as_ref().map(|g| take_samples(g, self.shape, n, 1));
-        NemSplit { shape: [self.shape[0], n, self.shape[2], self.shape[3], self.shape[4]], features, groups }
+        let masks = self
+            .masks
+            .iter()
+            .map(|m| {
+                let shape = [self.shape[0], self.shape[1], m.per_frame(), 1, 1];
+                Mask { values: take_samples(&m.values, shape, n, 1), ..m.clone() }
+            })
+            .collect();
+        NemSplit { shape: [self.shape[0], n, self.shape[2], self.shape[3], self.shape[4]], features, groups, masks }
     }
 
     pub fn len(&self) -> usize {
@@ -96,8 +123,15 @@ fn read_values(file: &File, path: &Path, key: &str) -> Result<(Vec<usize>, Value
 }
 
 /// Read split `split` (`training`, `validation`, `test`), keeping the first `limit` samples.
-/// Byte features stay bytes; groups become bytes (object ids).
-pub fn read_nem_split(path: &Path, split: &str, limit: Option<usize>, with_groups: bool) -> Result<NemSplit> {
+/// Byte features stay bytes; groups become bytes (object ids); `masks` names the 0/1 arrays to
+/// read besides (R-NEM's `collisions` or `events`).
+pub fn read_nem_split(
+    path: &Path,
+    split: &str,
+    limit: Option<usize>,
+    with_groups: bool,
+    masks: &[&str],
+) -> Result<NemSplit> {
     let file = File::open_streaming(path)
         .map_err(|e| Error::usage(format!("{}: not a readable HDF5 file: {e}", path.display())))?;
     let fkey = format!("{split}/features");
@@ -123,7 +157,23 @@ pub fn read_nem_split(path: &Path, split: &str, limit: Option<usize>, with_group
     } else {
         None
     };
-    let split = NemSplit { shape, features, groups };
+    let masks = masks
+        .iter()
+        .map(|name| {
+            let key = format!("{split}/{name}");
+            let (mshape, values) = read_values(&file, path, &key)?;
+            if mshape.len() < 3 || mshape[..2] != shape[..2] {
+                let want = format!("({}, {}, …)", shape[0], shape[1]);
+                return Err(bad(path, &key, format!("expected shape {want}, found {mshape:?}")));
+            }
+            let values = match values {
+                Values::U8(v) => v,
+                Values::F32(v) => v.into_iter().map(|x| (x > 0.5) as u8).collect(),
+            };
+            Ok(Mask { name: name.to_string(), dims: mshape[2..].to_vec(), values })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let split = NemSplit { shape, features, groups, masks };
     Ok(match limit {
         Some(n) => split.first(n),
         None => split,
@@ -155,6 +205,15 @@ pub fn write_nem(path: &Path, splits: &[(&str, &NemSplit)]) -> Result<()> {
                 .with_u8_data(groups)
                 .with_shape(&[t as u64, n as u64, h as u64, w as u64, 1])
                 .with_chunks(&[1, n.clamp(1, 64) as u64, h as u64, w as u64, 1])
+                .with_deflate(4);
+        }
+        for m in &s.masks {
+            let dims =
+                |first: [u64; 2]| -> Vec<u64> { first.into_iter().chain(m.dims.iter().map(|&d| d as u64)).collect() };
+            g.create_dataset(&m.name)
+                .with_u8_data(&m.values)
+                .with_shape(&dims([t as u64, n as u64]))
+                .with_chunks(&dims([1, n.clamp(1, 64) as u64]))
                 .with_deflate(4);
         }
         b.add_group(g.finish());

@@ -16,6 +16,24 @@ pub struct NemBatch {
     pub shape: [usize; 5],
     pub features: Vec<f32>,
     pub groups: Option<Vec<f32>>,
+    /// The split's byte arrays (T, B, per_frame) as floats: R-NEM's `collisions` or `events`,
+    /// the Atari layout's `actions`.
+    pub masks: Vec<BatchMask>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchMask {
+    pub name: String,
+    /// Values a frame: H·W for `collisions`, 1 for `events`, A for `actions`.
+    pub per_frame: usize,
+    pub values: Vec<f32>,
+}
+
+impl NemBatch {
+    /// The array called `name`, if the batch has it.
+    pub fn mask(&self, name: &str) -> Option<&BatchMask> {
+        self.masks.iter().find(|m| m.name == name)
+    }
 }
 
 /// Batch starts: `limit / b` full blocks for training (shuffled by `shuffle_seed`), or every
@@ -38,8 +56,14 @@ pub fn slice(split: &NemSplit, start: usize, n: usize, frames: usize) -> NemBatc
     let rows = |per: usize| (0..frames).map(move |f| (f * total + start) * per..(f * total + start + n) * per);
     let mut features = Vec::with_capacity(frames * n * h * w * c);
     rows(h * w * c).for_each(|r| split.features.extend_into(r, &mut features));
-    let groups = split.groups.as_ref().map(|g| rows(h * w).flat_map(|r| g[r].iter().map(|&v| v as f32)).collect());
-    NemBatch { shape: [frames, n, h, w, c], features, groups }
+    let bytes = |g: &[u8], per: usize| rows(per).flat_map(|r| g[r].iter().map(|&v| v as f32)).collect();
+    let groups = split.groups.as_ref().map(|g| bytes(g, h * w));
+    let masks = split
+        .masks
+        .iter()
+        .map(|m| BatchMask { name: m.name.clone(), per_frame: m.per_frame(), values: bytes(&m.values, m.per_frame()) })
+        .collect();
+    NemBatch { shape: [frames, n, h, w, c], features, groups, masks }
 }
 
 impl crate::train::Batch for NemBatch {
@@ -49,14 +73,14 @@ impl crate::train::Batch for NemBatch {
 
     fn slice(&self, start: usize, n: usize) -> Self {
         let [t, total, h, w, c] = self.shape;
-        let cut = |data: &[f32], ch: usize| -> Vec<f32> {
-            let per = h * w * ch;
+        let cut = |data: &[f32], per: usize| -> Vec<f32> {
             (0..t).flat_map(|f| data[(f * total + start) * per..][..n * per].iter().copied()).collect()
         };
         NemBatch {
             shape: [t, n, h, w, c],
-            features: cut(&self.features, c),
-            groups: self.groups.as_ref().map(|g| cut(g, 1)),
+            features: cut(&self.features, h * w * c),
+            groups: self.groups.as_ref().map(|g| cut(g, h * w)),
+            masks: self.masks.iter().map(|m| BatchMask { values: cut(&m.values, m.per_frame), ..m.clone() }).collect(),
         }
     }
 }
@@ -65,14 +89,14 @@ impl crate::train::Batch for NemBatch {
 /// runs of the same images in one pass.
 pub fn repeat(batch: &NemBatch, n: usize) -> NemBatch {
     let [t, b, h, w, c] = batch.shape;
-    let tile = |data: &[f32], ch: usize| -> Vec<f32> {
-        let frame = b * h * w * ch;
-        data.chunks(frame).take(t).flat_map(|f| std::iter::repeat_n(f, n).flatten().copied()).collect()
+    let tile = |data: &[f32], per: usize| -> Vec<f32> {
+        data.chunks(b * per).take(t).flat_map(|f| std::iter::repeat_n(f, n).flatten().copied()).collect()
     };
     NemBatch {
         shape: [t, n * b, h, w, c],
-        features: tile(&batch.features, c),
-        groups: batch.groups.as_ref().map(|g| tile(g, 1)),
+        features: tile(&batch.features, h * w * c),
+        groups: batch.groups.as_ref().map(|g| tile(g, h * w)),
+        masks: batch.masks.iter().map(|m| BatchMask { values: tile(&m.values, m.per_frame), ..m.clone() }).collect(),
     }
 }
 
@@ -164,8 +188,12 @@ mod tests {
     #[test]
     fn slicing_keeps_time_major_layout() {
         // T = 2, N = 3, 1×1×1 frames: value = 10·t + n.
-        let split =
-            NemSplit { shape: [2, 3, 1, 1, 1], features: Values::F32(vec![0., 1., 2., 10., 11., 12.]), groups: None };
+        let split = NemSplit {
+            shape: [2, 3, 1, 1, 1],
+            features: Values::F32(vec![0., 1., 2., 10., 11., 12.]),
+            groups: None,
+            masks: vec![],
+        };
         let b = slice(&split, 1, 2, 5);
         assert_eq!(b.shape, [2, 2, 1, 1, 1]);
         assert_eq!(b.features, vec![1., 2., 11., 12.]);

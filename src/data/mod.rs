@@ -4,6 +4,7 @@ pub mod clevr;
 pub mod emorl;
 pub mod flying;
 pub mod h5;
+pub mod invaders;
 pub mod loader;
 pub mod mnist;
 pub mod multi_dsprites;
@@ -22,6 +23,10 @@ pub fn nem_generator(name: &str) -> Option<fn(u64, u64, usize) -> h5::NemSplit> 
         "flying_shapes" => Some(flying::split3),
         "flying_shapes_4" => Some(flying::split4),
         "flying_shapes_5" => Some(flying::split5),
+        "balls4mass64" => Some(balls::split4),
+        "balls678mass64" => Some(balls::split678),
+        "balls3curtain64" => Some(balls::split_curtain),
+        "invaders84" => Some(invaders::split),
         _ => None,
     }
 }
@@ -41,7 +46,12 @@ pub fn static_split(
         features.extend(f.into_iter().map(|v| (v * 255.0).round() as u8));
         groups.extend(g.into_iter().map(|v| v as u8));
     }
-    h5::NemSplit { shape: [1, n, size, size, 1], features: h5::Values::U8(features), groups: Some(groups) }
+    h5::NemSplit {
+        shape: [1, n, size, size, 1],
+        features: h5::Values::U8(features),
+        groups: Some(groups),
+        masks: vec![],
+    }
 }
 
 /// Whether `path` can be used for a config that asks for the generator settings `wanted`:

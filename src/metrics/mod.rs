@@ -47,6 +47,20 @@ fn entropy(counts: &[f64], n: f64) -> f64 {
     counts.iter().filter(|&&c| c > 0.0).map(|&c| -(c / n) * (c / n).ln()).sum()
 }
 
+/// R-NEM's in-graph ARI (`utils.tf_adjusted_rand_index`): ordered pair counts n(n − 1), 1e-6 in
+/// the expected index, the denominator clipped to [1e-6, 1e6]. It equals scikit-learn's except
+/// where both are degenerate (one object in one slot: a ratio of the guards' leftovers, ≈ 1 in
+/// f64, 0 or 1 in TF's float32).
+pub fn ari_original(labels_true: &[u32], labels_pred: &[u32]) -> f64 {
+    let c = Contingency::new(labels_true, labels_pred);
+    let pairs = |x: f64| x * (x - 1.0);
+    let rindex: f64 = c.cells().map(|(_, _, x)| pairs(x)).sum();
+    let a: f64 = c.rows.iter().map(|&x| pairs(x)).sum();
+    let b: f64 = c.cols.iter().map(|&x| pairs(x)).sum();
+    let expected = a * b / (pairs(c.n) + 1e-6);
+    (rindex - expected) / ((a + b) / 2.0 - expected).clamp(1e-6, 1e6)
+}
+
 /// Adjusted Rand index (scikit-learn's pair-confusion form).
 pub fn ari(labels_true: &[u32], labels_pred: &[u32]) -> f64 {
     let c = Contingency::new(labels_true, labels_pred);

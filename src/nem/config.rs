@@ -16,6 +16,30 @@ pub struct NemConfig {
     pub network: NetworkCfg,
     pub log_dir: String,
     pub net_path: Option<String>,
+    /// R-NEM's top-level keys (reference §1.2); absent from N-EM's defaults, so N-EM rejects them.
+    #[serde(default)]
+    pub feed_actions: bool,
+    /// Load `groups` and score the grouping (`no_score` turns it off).
+    #[serde(default = "yes")]
+    pub record_grouping_score: bool,
+    /// The file's mask for the relational loss: `collisions`, `events` or None.
+    #[serde(default)]
+    pub record_relational_loss: Option<String>,
+    /// Steps in the "last dt steps" averages.
+    #[serde(default = "ten")]
+    pub dt: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn sklearn() -> String {
+    "sklearn".into()
+}
+
+fn ten() -> usize {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -23,6 +47,8 @@ pub struct NemConfig {
 pub struct DatasetCfg {
     pub name: String,
     pub path: String,
+    /// R-NEM has no `binary` key: its pixels are always Bernoulli.
+    #[serde(default = "yes")]
     pub binary: bool,
     pub train_size: Option<usize>,
     pub valid_size: Option<usize>,
@@ -36,6 +62,9 @@ pub struct DatasetCfg {
     pub sizes: SplitSizes,
     /// The folder with MNIST's four idx files, for the digit generators (`scripts/fetch_mnist.sh`).
     pub mnist_path: String,
+    /// R-NEM with `feed_actions`: the number of actions in the file's one-hot `actions`.
+    #[serde(default)]
+    pub actions: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -49,12 +78,15 @@ pub struct SplitSizes {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmCfg {
+    /// R-NEM has neither `gradient_gamma` (γ is always stop-gradient) nor `e_sigma`.
+    #[serde(default)]
     pub gradient_gamma: bool,
     pub loss_inter_weight: f64,
     pub loss_step_weights: StepWeights,
     pub pixel_prior: PixelPrior,
     pub k: usize,
     pub nr_steps: usize,
+    #[serde(default)]
     pub e_sigma: f64,
     pub pred_init: f64,
     /// "nem": the original's γ-weighted intra/inter loss; "mixture": −log of the uniform mixture
@@ -93,8 +125,11 @@ impl StepWeights {
 #[serde(deny_unknown_fields)]
 pub struct PixelPrior {
     pub p: f64,
+    /// R-NEM's prior has only `p`.
+    #[serde(default)]
     pub mu: f64,
-    /// Present in the original config but unused by its code.
+    /// Present in N-EM's config but unused by its code.
+    #[serde(default)]
     pub sigma: f64,
 }
 
@@ -146,6 +181,13 @@ pub struct RunCfg {
     /// Run the EM loop from this many random initialisations per image and score the one with
     /// the lowest last-step loss (test scores and pictures; per-epoch validation uses one).
     pub restarts: usize,
+    /// ARI as scikit-learn computes it (`sklearn`) or with R-NEM's in-graph formula (`original`:
+    /// an image with one object scores 0).
+    #[serde(default = "sklearn")]
+    pub ari: String,
+    /// `gestalt rollout`: steps the model runs on its own predictions after nem.nr_steps.
+    #[serde(default = "ten")]
+    pub rollout_steps: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -190,4 +232,16 @@ pub struct LayerCfg {
     /// A `reshape` layer's target (H, W, C), or -1 to flatten.
     #[serde(default)]
     pub shape: Option<serde_json::Value>,
+    /// `r_nem`'s fc lists (reference §2.4): on the state, on each pair, the context, the
+    /// attention (empty: no attention), and the action embedding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<Vec<LayerCfg>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<Vec<LayerCfg>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Vec<LayerCfg>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<Vec<LayerCfg>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<LayerCfg>>,
 }

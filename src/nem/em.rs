@@ -66,10 +66,16 @@ pub trait Cell {
     /// What the network carries between EM steps: h ([B·K, units]) for the RNN, GRU and N-EM
     /// cells; a structured state (an LSTM's (c, h)) for others.
     type State: Clone;
-    /// One M-step over all slots: u [B·K, P·C] → (ψ [B·K, P·C], the new state).
-    fn step(&self, u: Tensor<2>, state: Self::State) -> (Tensor<2>, Self::State);
+    /// One M-step over all slots: u [B·K, P·C] → (ψ [B·K, P·C], the new state); `action`
+    /// [B·K, A] is the step's action for cells that read one (R-NEM's `feed_actions`).
+    fn step(&self, u: Tensor<2>, state: Self::State, action: Option<Tensor<2>>) -> (Tensor<2>, Self::State);
     /// ψ of a state as it is (a learned initial state's first step).
     fn decode(&self, state: &Self::State) -> Tensor<2>;
+    /// The attention a relational cell pays from each slot to each other one at `state`,
+    /// [B·K, K − 1] (None for cells without it).
+    fn attention(&self, _state: &Self::State, _action: Option<Tensor<2>>) -> Option<Tensor<2>> {
+        None
+    }
 }
 
 /// Where each EM step's network input comes from.
@@ -77,7 +83,10 @@ pub trait Cell {
 pub enum Schedule {
     /// Step t reads the observed (corrupted) frame t.
     Observed,
-    /// Observed frames before step n, then the model's own prediction Σ_k γψ (a rollout).
+    /// Observed frames before step n, then the model's own prediction Σ_k γψ (a rollout). A
+    /// rollout step's loss still reads the true next frame, but the γ it carries on is taken
+    /// without it: against [max_k ψ > 0.1] for Bernoulli pixels (R-NEM's rollout), against max_k ψ
+    /// for Gaussian ones.
     RolloutFrom(usize),
 }
 
@@ -89,17 +98,29 @@ pub struct Unrolled {
     pub ub_loss_last: Tensor<1>,
     /// What evaluation keeps (`Run::keep`).
     pub kept: Option<Kept>,
+    /// R-NEM's further logged losses (`Run::relational`): `ub_loss`, `r_loss`, `r_ub_loss`, and
+    /// the last-dt averages `intra_last_dt`, `inter_last_dt`, `ub_loss_last_dt`.
+    pub logged: Vec<(String, Tensor<1>)>,
 }
 
 /// The groupings of an unrolled run, for scores and pictures.
 pub struct Kept {
     /// argmax_k γ after each step, [T, B, P].
     pub assignments: Tensor<3, Int>,
+    /// max_k γ after each step, [T, B, P]: the confidence of the assignment.
+    pub confidence: Tensor<3>,
     /// ψ [B, K, P, C] and γ [B, K, P, 1] of the last step.
     pub psi: Tensor<4>,
     pub gamma: Tensor<4>,
     /// The last step's loss per image, [B]: how restarts are compared.
     pub image_loss: Tensor<1>,
+    /// Each step's prediction of the next frame, Σ_k γψ, [T, B, P, C].
+    pub predictions: Tensor<4>,
+    /// Each step's loss and upper-bound BCE (of max_k ψ, free of the E-step), batch means, [T].
+    pub step_loss: Tensor<1>,
+    pub step_bce: Tensor<1>,
+    /// The relational cell's attention before each step, [T, B·K, K − 1].
+    pub attention: Option<Tensor<3>>,
 }
 
 /// What a loop over EM steps reads besides the cell and the initial state.
@@ -111,12 +132,28 @@ pub struct Run<'a> {
     /// Step t's E-step and loss target, [B, 1, P, C] (the next frame).
     pub target: &'a dyn Fn(usize) -> Tensor<4>,
     pub schedule: Schedule,
+    /// The action of step t, [B, A] (R-NEM's `feed_actions`); None: no actions.
+    pub actions: Option<&'a dyn Fn(usize) -> Tensor<2>>,
+    /// The corruption applied to a rollout step's input Σ_k γψ (the original noises predicted
+    /// frames too); None: used as it is.
+    pub corrupt: Option<&'a dyn Fn(Tensor<4>) -> Tensor<4>>,
     /// Step 0 decodes the initial state instead of an M-step (a learned θ_init).
     pub decode_first: bool,
     /// Keep assignments and the last step for evaluation.
     pub keep: bool,
     /// The shard's share of the batch mean that the losses are scaled by.
     pub share: f64,
+    /// R-NEM's objective and logs (None: N-EM's).
+    pub relational: Option<Relational<'a>>,
+}
+
+/// R-NEM's bookkeeping (reference §2.1 item 6–7, §2.6): the losses normalised over steps
+/// (Σ w_t L_t / Σ w_t), the upper bound with its inter term at every step, the relational loss
+/// (each pixel's terms times the step's mask), and averages over the last `dt` steps.
+pub struct Relational<'a> {
+    pub dt: usize,
+    /// Step t's mask, [B, 1, P, 1] (`collisions`) or [B, 1, 1, 1] (`events`).
+    pub mask: Option<&'a dyn Fn(usize) -> Tensor<4>>,
 }
 
 /// The state carried from one EM step to the next.
@@ -174,19 +211,21 @@ impl EmSpec {
     }
 
     /// One EM step: the M-step on u = γ ⊙ (x̃ − ψ) of `state` and `input` (None: the state is
-    /// decoded as it is), then the E-step against `target`.
+    /// decoded as it is), then the E-step against `target`. `action` [B, A] reaches every slot of
+    /// its image.
     pub fn step<C: Cell>(
         &self,
         cell: &C,
         state: EmState<C::State>,
         input: Option<Tensor<4>>,
         target: Tensor<4>,
+        action: Option<Tensor<2>>,
     ) -> EmState<C::State> {
         let [b, _, p, c] = state.psi.dims();
         let (psi, h) = match input {
             Some(x) => {
                 let u = self.network_input(&state, x);
-                cell.step(u, state.h)
+                cell.step(u, state.h, action.map(|a| self.per_slot(a)))
             }
             None => (cell.decode(&state.h), state.h),
         };
@@ -203,30 +242,80 @@ impl EmSpec {
         let p = state.psi.dims()[2];
         let zero = || Tensor::<1>::zeros([1], &device);
         let (mut intra, mut inter, mut ub, mut image_loss) = (zero(), zero(), zero(), zero());
-        let mut assignments = Vec::new();
+        let (mut assignments, mut confidence) = (Vec::new(), Vec::new());
+        let (mut predictions, mut step_loss, mut step_bce, mut attention) = (vec![], vec![], vec![], vec![]);
         let steps = run.weights.len();
+        // R-NEM divides the weighted sum by Σ w; its last-dt averages by the last dt weights.
+        let norm = if run.relational.is_some() { run.weights.iter().sum::<f64>() } else { 1.0 };
+        let dt_from = run.relational.as_ref().map_or(steps, |r| steps.saturating_sub(r.dt));
+        let dt_norm: f64 = run.weights[dt_from..].iter().sum();
+        let mut logs: Vec<(String, Tensor<1>)> = Vec::new();
+        let mut log = |name: &str, v: Tensor<1>| match logs.iter_mut().find(|(n, _)| n == name) {
+            Some((_, sum)) => *sum = sum.clone() + v,
+            None => logs.push((name.to_string(), v)),
+        };
         for (t, &w) in run.weights.iter().enumerate() {
             let target = (run.target)(t);
             let input = match run.schedule {
                 _ if t == 0 && run.decode_first => None,
-                Schedule::RolloutFrom(n) if t >= n => Some((state.gamma.clone() * state.psi.clone()).sum_dim(1)),
+                Schedule::RolloutFrom(n) if t >= n => {
+                    let prediction = (state.gamma.clone() * state.psi.clone()).sum_dim(1);
+                    Some(match run.corrupt {
+                        Some(c) => c(prediction),
+                        None => prediction,
+                    })
+                }
                 _ => Some((run.observed)(t)),
             };
-            state = self.step(cell, state, input, target.clone());
-            if w != 0.0 {
-                let l = self.step_loss(state.psi.clone(), state.gamma.clone(), target.clone());
-                intra = intra + l.intra * (w * run.share);
-                inter = inter + l.inter * (w * run.share);
+            let action = run.actions.map(|a| a(t));
+            if run.keep {
+                let a = action.clone().map(|a| self.per_slot(a));
+                attention.extend(cell.attention(&state.h, a).map(|a| a.unsqueeze::<3>()));
+            }
+            state = self.step(cell, state, input, target.clone(), action);
+            let scale = w * run.share / norm;
+            if w != 0.0 || run.relational.is_some() || run.keep {
+                let l = self.step_loss(state.psi.clone(), state.gamma.clone(), target.clone(), None);
+                if run.keep {
+                    step_loss.push((l.intra.clone() + l.inter.clone()) * run.share);
+                    step_bce.push(self.upper_bound_loss(state.psi.clone(), target.clone()) * run.share);
+                }
+                if w != 0.0 {
+                    intra = intra + l.intra.clone() * scale;
+                    inter = inter + l.inter.clone() * scale;
+                }
+                if let Some(r) = &run.relational {
+                    let step_ub = self.upper_bound(state.psi.clone(), target.clone(), true, None);
+                    log("ub_loss", step_ub.clone() * scale);
+                    if t >= dt_from && dt_norm > 0.0 {
+                        let last = run.share / dt_norm;
+                        log("intra_last_dt", l.intra * (w * last));
+                        log("inter_last_dt", l.inter * (w * last));
+                        log("ub_loss_last_dt", step_ub * (w * last));
+                    }
+                    if let Some(mask) = r.mask {
+                        let m = mask(t);
+                        let rl =
+                            self.step_loss(state.psi.clone(), state.gamma.clone(), target.clone(), Some(m.clone()));
+                        log("r_loss", (rl.intra + rl.inter) * scale);
+                        log("r_ub_loss", self.upper_bound(state.psi.clone(), target.clone(), true, Some(m)) * scale);
+                    }
+                }
             }
             if t + 1 == steps {
                 if run.keep {
-                    let l = self.image_losses(state.psi.clone(), state.gamma.clone(), target.clone());
+                    let l = self.image_losses(state.psi.clone(), state.gamma.clone(), target.clone(), None);
                     image_loss = l.intra + l.inter;
                 }
                 ub = self.upper_bound_loss(state.psi.clone(), target) * run.share;
             }
+            if matches!(run.schedule, Schedule::RolloutFrom(n) if t >= n) {
+                state.gamma = self.e_step(state.psi.clone(), self.own_target(state.psi.clone()));
+            }
             if run.keep {
                 assignments.push(state.gamma.clone().argmax(1).reshape([1, b, p]));
+                confidence.push(state.gamma.clone().max_dim(1).reshape([1, b, p]));
+                predictions.push((state.gamma.clone() * state.psi.clone()).sum_dim(1));
             }
         }
         Unrolled {
@@ -236,10 +325,32 @@ impl EmSpec {
             ub_loss_last: ub,
             kept: run.keep.then(|| Kept {
                 assignments: Tensor::cat(assignments, 0),
+                confidence: Tensor::cat(confidence, 0),
+                predictions: Tensor::cat(predictions, 1).swap_dims(0, 1),
+                step_loss: Tensor::cat(step_loss, 0),
+                step_bce: Tensor::cat(step_bce, 0),
+                attention: (!attention.is_empty()).then(|| Tensor::cat(attention, 0)),
                 psi: state.psi,
                 gamma: state.gamma,
                 image_loss,
             }),
+            logged: logs,
+        }
+    }
+
+    /// Rows [B, A] repeated for the K slots of each image, [B·K, A] (slot k of image b at b·K + k).
+    fn per_slot(&self, a: Tensor<2>) -> Tensor<2> {
+        let [b, n] = a.dims();
+        a.unsqueeze_dim::<3>(1).expand([b, self.k, n]).reshape([b * self.k, n])
+    }
+
+    /// A rollout step's stand-in for the unseen frame: [max_k ψ > 0.1] (Bernoulli), max_k ψ
+    /// (Gaussian), [B, 1, P, C].
+    fn own_target(&self, psi: Tensor<4>) -> Tensor<4> {
+        let top = psi.max_dim(1);
+        match self.pixel {
+            Pixel::Bernoulli => top.greater_elem(0.1).float(),
+            Pixel::Gaussian { .. } => top,
         }
     }
 
@@ -336,12 +447,25 @@ impl EmSpec {
 
     /// The step's loss per image, [B] each: the original's
     /// Σ γ·intra + w_inter Σ (1 − γ)·inter (over K, pixels and channels), or the mixture likelihood.
-    pub fn image_losses(&self, psi: Tensor<4>, gamma: Tensor<4>, target: Tensor<4>) -> StepLoss {
+    /// A `mask` ([B, 1, P, 1] or [B, 1, 1, 1]) multiplies every pixel's terms (R-NEM's relational loss).
+    pub fn image_losses(
+        &self,
+        psi: Tensor<4>,
+        gamma: Tensor<4>,
+        target: Tensor<4>,
+        mask: Option<Tensor<4>>,
+    ) -> StepLoss {
         let b = psi.dims()[0];
         match self.loss {
             LossKind::Nem => {
                 let gamma = self.maybe_detach(gamma);
-                let per_image = |t: Tensor<4>| t.reshape([b as i32, -1]).sum_dim(1).reshape([b]);
+                let per_image = |t: Tensor<4>| {
+                    let t = match &mask {
+                        Some(m) => t * m.clone(),
+                        None => t,
+                    };
+                    t.reshape([b as i32, -1]).sum_dim(1).reshape([b])
+                };
                 let terms = self.pixel_terms(psi);
                 let intra = per_image(gamma.clone() * self.intra_of(&terms, target));
                 let inter = per_image((gamma.neg() + 1.0) * self.inter_of(&terms)) * self.loss_inter_weight;
@@ -355,15 +479,35 @@ impl EmSpec {
     }
 
     /// The step's loss, summed over the batch and divided by B (the original's normalisation).
-    pub fn step_loss(&self, psi: Tensor<4>, gamma: Tensor<4>, target: Tensor<4>) -> StepLoss {
+    pub fn step_loss(&self, psi: Tensor<4>, gamma: Tensor<4>, target: Tensor<4>, mask: Option<Tensor<4>>) -> StepLoss {
         let b = psi.dims()[0] as f64;
-        let l = self.image_losses(psi, gamma, target);
+        let l = self.image_losses(psi, gamma, target, mask);
         StepLoss { intra: l.intra.sum() / b, inter: l.inter.sum() / b }
     }
 
     /// The upper-bound loss, free of the E-step: the pixel loss of max_k ψ, summed, / B.
     pub fn upper_bound_loss(&self, psi: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+        self.upper_bound(psi, target, false, None)
+    }
+
+    /// The upper bound on max_k ψ: intra, plus w_inter · inter as R-NEM has it (`with_inter`),
+    /// each pixel's terms times `mask` if given; summed, / B.
+    pub fn upper_bound(
+        &self,
+        psi: Tensor<4>,
+        target: Tensor<4>,
+        with_inter: bool,
+        mask: Option<Tensor<4>>,
+    ) -> Tensor<1> {
         let b = psi.dims()[0] as f64;
-        self.intra(psi.max_dim(1), target).sum() / b
+        let terms = self.pixel_terms(psi.max_dim(1));
+        let mut l = self.intra_of(&terms, target);
+        if with_inter {
+            l = l + self.inter_of(&terms) * self.loss_inter_weight;
+        }
+        match mask {
+            Some(m) => (l * m).sum() / b,
+            None => l.sum() / b,
+        }
     }
 }

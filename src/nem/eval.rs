@@ -47,10 +47,18 @@ impl Nem {
         };
         let (loss, intra, inter, ub) =
             (mean(|u| &u.loss), mean(|u| &u.intra), mean(|u| &u.inter), mean(|u| &u.ub_loss_last));
+        let logged = (0..chunks[0].1.logged.len())
+            .map(|i| {
+                let sum = chunks.iter().map(|(n, u)| u.logged[i].1.clone() * (*n as f64 / restarts as f64));
+                (chunks[0].1.logged[i].0.clone(), sum.reduce(|a, c| a + c).expect("a chunk"))
+            })
+            .collect();
+        let sizes: Vec<usize> = chunks.iter().map(|(n, _)| *n).collect();
         let kept: Vec<Kept> = chunks.into_iter().map(|(_, u)| u.kept.expect("kept")).collect();
         let cat4 = |f: fn(&Kept) -> &Tensor<4>| Tensor::cat(kept.iter().map(|k| f(k).clone()).collect(), 0);
         let (psi, gamma) = (cat4(|k| &k.psi), cat4(|k| &k.gamma)); // [R·B, K, P, C]
         let assignments = Tensor::cat(kept.iter().map(|k| k.assignments.clone()).collect(), 1); // [T, R·B, P]
+        let confidence = Tensor::cat(kept.iter().map(|k| k.confidence.clone()).collect(), 1);
         let losses = Tensor::cat(kept.iter().map(|k| k.image_loss.clone()).collect(), 0).reshape([restarts, b]);
         let best = losses.clone().argmin(0); // [1, B]
         let r = restarts as i64;
@@ -64,11 +72,17 @@ impl Nem {
                 .reshape([b, k, p, c])
         };
         let [t, _, p] = assignments.dims();
-        let assignments = (assignments.float().reshape([t, restarts, b, p])
-            * chosen.clone().reshape([1, restarts, b, 1]))
-        .sum_dim(1)
-        .reshape([t, b, p])
-        .int();
+        let pick3 = |x: Tensor<3>| -> Tensor<3> {
+            (x.reshape([t, restarts, b, p]) * chosen.clone().reshape([1, restarts, b, 1])).sum_dim(1).reshape([t, b, p])
+        };
+        let assignments = pick3(assignments.float()).int();
+        let predictions = Tensor::cat(kept.iter().map(|k| k.predictions.clone()).collect(), 1); // [T, R·B, P, C]
+        let c = predictions.dims()[3];
+        let predictions = pick3(predictions.reshape([t, restarts * b, p * c])).reshape([t, b, p, c]);
+        let step_mean = |f: fn(&Kept) -> &Tensor<1>| {
+            kept.iter().zip(&sizes).map(|(k, n)| f(k).clone() * (*n as f64 / restarts as f64)).reduce(|a, c| a + c)
+        };
+        let (step_loss, step_bce) = (step_mean(|k| &k.step_loss).unwrap(), step_mean(|k| &k.step_bce).unwrap());
         Unrolled {
             loss,
             intra,
@@ -76,10 +90,17 @@ impl Nem {
             ub_loss_last: ub,
             kept: Some(Kept {
                 assignments,
+                confidence: pick3(confidence),
+                predictions,
+                step_loss,
+                step_bce,
+                // Attention is drawn from single runs (`gestalt rollout`), not restarts.
+                attention: None,
                 psi: pick(psi),
                 gamma: pick(gamma),
                 image_loss: (losses * chosen).sum_dim(0).reshape([b]),
             }),
+            logged,
         }
     }
 
@@ -105,27 +126,39 @@ impl Nem {
             let bsz = batch.shape[1];
             let seed = derive_seed(self.cfg.seed, &[u64::MAX - 1, i as u64]);
             let out = self.unroll_best(net, &batch, seed, device, restarts);
-            let losses =
-                [out.loss, out.intra, out.inter, out.ub_loss_last].map(|v| v.into_scalar::<f64>() * bsz as f64);
-            let assign: Vec<i64> =
-                out.kept.expect("kept").assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
+            let named =
+                [("loss", out.loss), ("intra", out.intra), ("inter", out.inter), ("ub_loss_last", out.ub_loss_last)];
+            let losses: Vec<(String, f64)> = named
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .chain(out.logged)
+                .map(|(k, v)| (k, v.into_scalar::<f64>() * bsz as f64))
+                .collect();
+            if !self.cfg.record_grouping_score {
+                return Ok((bsz, losses, vec![[0.0; SCORED]; steps]));
+            }
+            let kept = out.kept.expect("kept");
+            let assign: Vec<i64> = kept.assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
+            let conf: Vec<f32> = kept.confidence.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
             let groups = batch.groups.as_ref().ok_or_else(|| Error::usage("the dataset has no `groups`"))?;
-            Ok((bsz, losses, frame_scores(groups, &assign, batch.shape, steps, with_ami)))
+            Ok((bsz, losses, frame_scores(groups, &assign, &conf, batch.shape, steps, with_ami, self.original_ari())))
         });
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
-        let (mut n, mut per_t) = (0usize, vec![[0f64; 4]; steps]); // [ari, ami, nmi, count]
+        let (mut n, mut per_t) = (0usize, vec![[0f64; SCORED]; steps]);
         for batch in scored {
             let (bsz, losses, batch_t) = batch?;
             n += bsz;
-            for (k, v) in ["loss", "intra", "inter", "ub_loss_last"].into_iter().zip(losses) {
-                *sums.entry(k.into()).or_default() += v;
+            for (k, v) in losses {
+                *sums.entry(k).or_default() += v;
             }
             for (acc, b) in per_t.iter_mut().zip(batch_t) {
                 acc.iter_mut().zip(b).for_each(|(a, b)| *a += b);
             }
         }
         let mut scores: Scores = sums.into_iter().map(|(k, v)| (k, v / n as f64)).collect();
-        scores.extend(grouping_scores(&per_t, &self.weights, with_ami, per_frame));
+        if self.cfg.record_grouping_score {
+            scores.extend(grouping_scores(&per_t, &self.weights, with_ami, per_frame));
+        }
         scores.insert("samples".into(), n as f64);
         Ok(scores)
     }
@@ -136,30 +169,7 @@ impl Nem {
         let batch = loader::slice(&data, 0, data.len(), self.frames());
         let seed = derive_seed(self.cfg.seed, &[u64::MAX - 2]);
         let out = self.unroll_best(net, &batch, seed, device, self.cfg.run_config.restarts);
-        let floats = |t: Tensor<4>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
-        let kept = out.kept.expect("kept");
-        let (psi, gamma) = (kept.psi, kept.gamma);
-        let [_, b, h, w, c] = batch.shape;
-        Ok(viz::Inspection {
-            n: b,
-            h,
-            w,
-            c,
-            k: self.spec.components(),
-            steps: self.cfg.nem.nr_steps,
-            assign: kept
-                .assignments
-                .into_data()
-                .convert::<i64>()
-                .try_into_vec::<i64>()
-                .unwrap()
-                .into_iter()
-                .map(|a| a as u32)
-                .collect(),
-            psi: floats(psi),
-            gamma: floats(gamma),
-            batch,
-        })
+        Ok(viz::Inspection::of(batch, out.kept.expect("kept"), self.spec.components()))
     }
 
     /// Evaluate on a whole split as `run_from_file` does: AMI (run_config.AMI) or next-step losses.
@@ -177,28 +187,43 @@ impl Nem {
     }
 }
 
-/// Per EM step, [ARI, AMI, NMI] summed over a batch's images and the number of images scored:
-/// γ's argmax after step t (`assign`, [T, B, P]) against the groups of frame t + 1 (the static
-/// frame when T = 1), foreground pixels only; an image without foreground is not scored.
-fn frame_scores(groups: &[f32], assign: &[i64], shape: [usize; 5], steps: usize, with_ami: bool) -> Vec<[f64; 4]> {
+/// What `frame_scores` sums per step: ARI, AMI, NMI, confidence and the images scored.
+pub(super) const SCORED: usize = 5;
+
+/// Per EM step, [ARI, AMI, NMI, confidence] summed over a batch's images and the number of
+/// images scored: γ's argmax after step t (`assign`, [T, B, P]) against the groups of frame t + 1
+/// (the static frame when T = 1), foreground pixels only; an image without foreground is not
+/// scored. The confidence is the mean of max_k γ (`conf`) over the foreground; `original_ari`
+/// scores ARI with R-NEM's in-graph formula instead of scikit-learn's.
+pub(super) fn frame_scores(
+    groups: &[f32],
+    assign: &[i64],
+    conf: &[f32],
+    shape: [usize; 5],
+    steps: usize,
+    with_ami: bool,
+    original_ari: bool,
+) -> Vec<[f64; SCORED]> {
     let (bsz, p) = (shape[1], shape[2] * shape[3]);
-    let mut per_t = vec![[0f64; 4]; steps];
+    let mut per_t = vec![[0f64; SCORED]; steps];
     for (t, acc) in per_t.iter_mut().enumerate() {
         let gt = if shape[0] == 1 { 0 } else { t + 1 };
         for s in 0..bsz {
             let g = &groups[(gt * bsz + s) * p..][..p];
-            let a = &assign[(t * bsz + s) * p..][..p];
-            let (truth, pred): (Vec<u32>, Vec<u32>) =
-                g.iter().zip(a).filter(|(g, _)| **g > 0.5).map(|(g, a)| (*g as u32, *a as u32)).unzip();
-            if truth.is_empty() {
+            let at = (t * bsz + s) * p;
+            let fg: Vec<usize> = (0..p).filter(|&i| g[i] > 0.5).collect();
+            if fg.is_empty() {
                 continue;
             }
-            acc[0] += metrics::ari(&truth, &pred);
+            let truth: Vec<u32> = fg.iter().map(|&i| g[i] as u32).collect();
+            let pred: Vec<u32> = fg.iter().map(|&i| assign[at + i] as u32).collect();
+            acc[0] += if original_ari { metrics::ari_original(&truth, &pred) } else { metrics::ari(&truth, &pred) };
             if with_ami {
                 acc[1] += metrics::ami(&truth, &pred);
                 acc[2] += metrics::nmi(&truth, &pred);
             }
-            acc[3] += 1.0;
+            acc[3] += fg.iter().map(|&i| conf[at + i] as f64).sum::<f64>() / fg.len() as f64;
+            acc[4] += 1.0;
         }
     }
     per_t
@@ -207,14 +232,16 @@ fn frame_scores(groups: &[f32], assign: &[i64], shape: [usize; 5], steps: usize,
 /// The scores from the per-step sums: each step's mean over scored images; `ARI`, `AMI`, `NMI`
 /// weighted over the steps by the loss step weights (as the original), `last_*` the last step's,
 /// and with `per_frame` every step's as `ARI_frame_01`, `AMI_frame_01`, ….
-fn grouping_scores(per_t: &[[f64; 4]], weights: &[f64], with_ami: bool, per_frame: bool) -> Scores {
+fn grouping_scores(per_t: &[[f64; SCORED]], weights: &[f64], with_ami: bool, per_frame: bool) -> Scores {
     let steps = per_t.len();
     let wsum: f64 = weights.iter().sum();
-    let mean_t = |j: usize, t: usize| per_t[t][j] / per_t[t][3].max(1.0);
+    let mean_t = |j: usize, t: usize| per_t[t][j] / per_t[t][4].max(1.0);
     let weighted = |j: usize| (0..steps).map(|t| weights[t] * mean_t(j, t)).sum::<f64>() / wsum.max(1e-12);
     let mut scores = Scores::new();
     scores.insert("ARI".into(), weighted(0));
     scores.insert("last_ARI".into(), mean_t(0, steps - 1));
+    scores.insert("confidence".into(), weighted(3));
+    scores.insert("last_confidence".into(), mean_t(3, steps - 1));
     if with_ami {
         scores.insert("AMI".into(), weighted(1));
         scores.insert("last_AMI".into(), mean_t(1, steps - 1));
@@ -253,15 +280,22 @@ mod tests {
         ]
         .concat();
         let assign: Vec<i64> = [[0, 0, 1, 1], [2, 2, 2, 2], [1, 1, 1, 1], [0, 0, 7, 5]].concat();
-        let per_t = frame_scores(&groups, &assign, [3, 2, 2, 2, 1], 2, true);
-        assert_eq!(per_t[0][3], 1.0, "step 0 scores image 0 only");
-        assert_eq!(per_t[1][3], 2.0);
+        let conf: Vec<f32> = [[0.5, 0.5, 1.0, 1.0], [0.1; 4], [0.6; 4], [0.2, 0.4, 0.9, 0.6]].concat();
+        let per_t = frame_scores(&groups, &assign, &conf, [3, 2, 2, 2, 1], 2, true, false);
+        assert_eq!(per_t[0][4], 1.0, "step 0 scores image 0 only");
+        assert_eq!(per_t[1][4], 2.0);
         let s = grouping_scores(&per_t, &[0.5, 1.0], true, true);
         assert!((s["AMI_frame_01"] - 1.0).abs() < 1e-9 && (s["ARI_frame_01"] - 1.0).abs() < 1e-9);
         assert!((s["AMI_frame_02"] - 0.5).abs() < 1e-9 && (s["last_AMI"] - 0.5).abs() < 1e-9);
         assert!((s["AMI"] - (0.5 * 1.0 + 1.0 * 0.5) / 1.5).abs() < 1e-9);
+        // Confidence: mean max_k γ over the foreground — frame 1 image 0: 0.75; frame 2: image 0
+        // 0.6, image 1 (0.2, 0.4, 0.6) 0.4.
+        assert!((s["last_confidence"] - 0.5).abs() < 1e-6 && (s["confidence"] - (0.5 * 0.75 + 0.5) / 1.5).abs() < 1e-6);
         // A static frame (T = 1) is scored by every step.
-        let per_t = frame_scores(&groups[8..16], &assign, [1, 2, 2, 2, 1], 2, true);
-        assert_eq!([per_t[0][3], per_t[1][3]], [1.0, 1.0]);
+        let per_t = frame_scores(&groups[8..16], &assign, &conf, [1, 2, 2, 2, 1], 2, true, false);
+        assert_eq!([per_t[0][4], per_t[1][4]], [1.0, 1.0]);
+        // R-NEM's in-graph ARI agrees where no frame is degenerate.
+        let per_t = frame_scores(&groups, &assign, &conf, [3, 2, 2, 2, 1], 2, true, true);
+        assert!((per_t[0][0] - 1.0).abs() < 1e-6 && (per_t[1][0] - 1.0).abs() < 1e-6);
     }
 }

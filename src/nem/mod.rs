@@ -1,9 +1,11 @@
 //! The N-EM family: N-EM, RNN-EM (and later R-NEM), one EM loop with different inner networks.
+pub mod cells;
 pub mod config;
 pub mod em;
 mod eval;
 pub mod names;
 pub mod net;
+mod rollout;
 pub mod viz;
 
 use crate::config::Resolved;
@@ -106,6 +108,23 @@ impl Nem {
         if cfg.training.batch_size == 0 {
             return Err(Error::usage("training.batch_size must be at least 1"));
         }
+        if cfg.feed_actions && cfg.dataset.actions.is_none() {
+            return Err(Error::usage("feed_actions=True needs dataset.actions, the number of actions in the file"));
+        }
+        if !["sklearn", "original"].contains(&cfg.run_config.ari.as_str()) {
+            return Err(Error::usage(format!(
+                "run_config.ari: `{}` is not `sklearn` or `original`",
+                cfg.run_config.ari
+            )));
+        }
+        match cfg.record_relational_loss.as_deref() {
+            None | Some("collisions") | Some("events") => {}
+            Some(other) => {
+                return Err(Error::usage(format!(
+                    "record_relational_loss: `{other}` is not `collisions`, `events` or None"
+                )));
+            }
+        }
         Ok(Nem { cfg, spec, weights, noise, resolved: resolved.clone(), data: OnceLock::new() })
     }
 
@@ -119,7 +138,8 @@ impl Nem {
             Pixel::Bernoulli => Act::Sigmoid,
             Pixel::Gaussian { .. } => Act::Linear,
         };
-        let net = net::build(&self.cfg.network, self.frame_shape()?, self.spec.k, out_act, device)
+        let actions = self.cfg.dataset.actions.filter(|_| self.cfg.feed_actions);
+        let net = net::build(&self.cfg.network, self.frame_shape()?, self.spec.k, actions, out_act, device)
             .map_err(|e| Error::usage(format!("network: {e}")))?;
         // Draw the initial weights now, not lazily inside the first step's random stream.
         crate::nn::materialize(&net);
@@ -140,7 +160,7 @@ impl Nem {
     }
 
     pub fn read_split(&self, split: &str, limit: Option<usize>) -> Result<NemSplit> {
-        let s = data::h5::read_nem_split(&self.data_file()?, split, limit, true)?;
+        let s = data::h5::read_nem_split(&self.data_file()?, split, limit, true, &self.mask_names())?;
         // A decoder that ends in a map fixes H, W and C; an `fc` decoder only their product.
         let frame = self.frame_shape()?;
         let data = [s.shape[2], s.shape[3], s.shape[4]];
@@ -165,6 +185,15 @@ impl Nem {
         }
         if s.is_empty() {
             return Err(Error::usage(format!("dataset `{split}` holds no samples")));
+        }
+        let actions = s.masks.iter().find(|m| m.name == "actions");
+        if let (Some(a), Some(m)) = (self.cfg.dataset.actions, actions)
+            && m.dims != [a]
+        {
+            return Err(Error::usage(format!(
+                "dataset `{split}/actions` has shape (T, N, {:?}) but dataset.actions={a}",
+                m.dims
+            )));
         }
         Ok(s)
     }
@@ -203,6 +232,21 @@ impl Nem {
         device: &Device,
         keep: bool,
     ) -> Unrolled {
+        self.unroll_with(net, batch, shard, device, keep, &self.weights, em::Schedule::Observed)
+    }
+
+    /// `unroll` with its own step weights (one per step) and input schedule (a rollout).
+    #[allow(clippy::too_many_arguments)] // `unroll`'s arguments and the two that make a rollout
+    pub fn unroll_with(
+        &self,
+        net: &InnerNet,
+        batch: &loader::NemBatch,
+        shard: &Shard,
+        device: &Device,
+        keep: bool,
+        weights: &[f64],
+        schedule: em::Schedule,
+    ) -> Unrolled {
         let [t_data, b, h, w, c] = batch.shape;
         let (p, k) = (h * w, self.spec.k);
         let x = Tensor::<4>::from_data(TensorData::new(batch.features.clone(), [t_data, b, p, c]), device);
@@ -210,6 +254,26 @@ impl Nem {
             let t = if t_data == 1 { 0 } else { t };
             x.clone().slice([t..t + 1]).reshape([b, 1, p, c])
         };
+        // R-NEM's relational mask of step t (`collisions` per pixel or `events` per frame) and
+        // the step's action, from the batch's arrays.
+        let array = |name: Option<&str>| {
+            let m = batch.mask(name?)?;
+            let all = Tensor::<3>::from_data(TensorData::new(m.values.clone(), [t_data, b, m.per_frame]), device);
+            Some((all, m.per_frame))
+        };
+        let at = |a: &Option<(Tensor<3>, usize)>, t: usize| -> Tensor<2> {
+            let (all, per) = a.as_ref().expect("the array");
+            let t = if t_data == 1 { 0 } else { t };
+            all.clone().slice([t..t + 1]).reshape([b, *per])
+        };
+        let mask = array(self.cfg.record_relational_loss.as_deref().filter(|_| self.relational()));
+        let mask_of = |t: usize| -> Tensor<4> {
+            let m = at(&mask, t);
+            let per = m.dims()[1];
+            m.reshape([b, 1, per, 1])
+        };
+        let actions = array(self.cfg.feed_actions.then_some("actions"));
+        let action_of = |t: usize| at(&actions, t);
         let mut state = self.spec.initial_state(b, p, c, net.units(), shard, device);
         let theta_init = net.theta_init();
         if let Some(theta) = &theta_init {
@@ -219,19 +283,48 @@ impl Nem {
             state.h = theta0 + shard.normal(0.0, jitter, [b * k, units], device);
         }
         let run = em::Run {
-            weights: &self.weights,
+            weights,
             observed: &|t| self.noise.apply(frame(t), shard),
             target: &|t| frame(t + 1),
-            schedule: em::Schedule::Observed,
+            schedule,
+            actions: actions.as_ref().map(|_| &action_of as &dyn Fn(usize) -> Tensor<2>),
+            corrupt: Some(&|x| self.noise.apply(x, shard)),
             decode_first: theta_init.is_some(),
             keep,
             share: shard.share(),
+            relational: self.relational().then(|| em::Relational {
+                dt: self.cfg.dt,
+                mask: mask.as_ref().map(|_| &mask_of as &dyn Fn(usize) -> Tensor<4>),
+            }),
         };
         self.spec.unroll(net, state, &run)
     }
 
     pub fn resolved(&self) -> &Resolved {
         &self.resolved
+    }
+
+    /// R-NEM (family `rnem`): the loss normalised over steps, upper bound and relational losses
+    /// per step, last-dt averages.
+    pub fn relational(&self) -> bool {
+        self.resolved.family == "rnem"
+    }
+
+    /// Score ARI with R-NEM's in-graph formula (`run_config.ari=original`).
+    fn original_ari(&self) -> bool {
+        self.cfg.run_config.ari == "original"
+    }
+
+    /// Whose variable names the model exports under.
+    pub fn repo(&self) -> names::Repo {
+        if self.relational() { names::Repo::RelationalNem } else { names::Repo::NeuralEm }
+    }
+
+    /// The byte arrays the files are read with: R-NEM's `record_relational_loss` mask, and
+    /// `actions` with `feed_actions`.
+    fn mask_names(&self) -> Vec<&str> {
+        let relational = self.cfg.record_relational_loss.as_deref().filter(|_| self.relational());
+        relational.into_iter().chain(self.cfg.feed_actions.then_some("actions")).collect()
     }
 }
 
@@ -267,7 +360,7 @@ impl Family for Nem {
     }
 
     fn original_names(&self, model: &InnerNet) -> Result<crate::weights::OriginalNames> {
-        names::original_names(&self.cfg.network, model)
+        names::original_names(&self.cfg.network, self.repo(), model)
     }
 
     fn train_batches(&self, epoch: usize) -> Result<Box<dyn ExactSizeIterator<Item = loader::NemBatch>>> {
@@ -283,11 +376,14 @@ impl Family for Nem {
         let out = self.unroll(net, batch, shard, device, false);
         Losses {
             total: out.loss,
-            logged: vec![
+            logged: [
                 ("intra".into(), out.intra),
                 ("inter".into(), out.inter),
                 ("ub_loss_last".into(), out.ub_loss_last),
-            ],
+            ]
+            .into_iter()
+            .chain(out.logged)
+            .collect(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The inner networks of the EM loop, built from the original layer lists (reference §2.2, §2.3, §3).
+use super::cells::{LstmCell, RelationalCell};
 use super::config::{LayerCfg, NetworkCfg};
-use crate::nn::conv::{Conv2d, upsample};
+use crate::nn::conv::{Conv2d, resize_nearest, upsample};
 use crate::nn::{Act, Dense, LayerNorm};
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
@@ -40,6 +41,9 @@ pub struct ConvLayer {
     /// r_conv's upsampling factor (1 for conv).
     #[module(skip)]
     pub upsample: usize,
+    /// r_conv's `offset`: the map is resized to upsample · size + offset.
+    #[module(skip)]
+    pub offset: usize,
 }
 
 impl ConvLayer {
@@ -47,7 +51,11 @@ impl ConvLayer {
         let [h, w, c] = self.input;
         let n = x.dims()[0];
         let map = x.reshape([n, h, w, c]).permute([0, 3, 1, 2]);
-        let map = if self.upsample > 1 { upsample(map, self.upsample) } else { map };
+        let map = match (self.upsample, self.offset) {
+            (1, 0) => map,
+            (s, 0) => upsample(map, s),
+            (s, o) => resize_nearest(map, h * s + o, w * s + o),
+        };
         let y = self.conv.forward(map).permute([0, 2, 3, 1]); // NHWC
         let y = match &self.ln {
             Some(ln) => ln.forward(y),
@@ -80,7 +88,7 @@ pub enum Layer {
 }
 
 impl Layer {
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             Layer::Fc(l) => l.forward(x),
             Layer::Conv(l) => l.forward(x),
@@ -125,11 +133,52 @@ impl RnnCell {
     }
 }
 
+/// The recurrent layer between encoder and decoder.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // built once, not moved per step
+pub enum Recurrent {
+    /// `rnn` and `gru`.
+    Rnn(RnnCell),
+    /// `lstm` (R-NEM's baseline).
+    Lstm(LstmCell),
+    /// `r_nem`.
+    Relational(RelationalCell),
+}
+
+impl Recurrent {
+    /// Units of the cell's output.
+    pub fn units(&self) -> usize {
+        match self {
+            Recurrent::Rnn(c) => c.linear.weight.dims()[1],
+            Recurrent::Lstm(c) => c.units(),
+            Recurrent::Relational(c) => c.units(),
+        }
+    }
+
+    /// Columns of the carried state: the LSTM carries [c; h].
+    pub fn state_width(&self) -> usize {
+        match self {
+            Recurrent::Lstm(c) => 2 * c.units(),
+            other => other.units(),
+        }
+    }
+
+    /// x [N, inputs], state (and the step's action, [N, A], for a relational cell that reads
+    /// actions) → (output, new state).
+    pub fn step(&self, x: Tensor<2>, h: Tensor<2>, action: Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
+        match self {
+            Recurrent::Rnn(c) => c.step(x, h),
+            Recurrent::Lstm(c) => c.step(x, h),
+            Recurrent::Relational(c) => c.step(x, h, action),
+        }
+    }
+}
+
 /// RNN-EM: encoder layers → recurrent cell → decoder layers.
 #[derive(Module, Debug)]
 pub struct RnnEm {
     pub input: Vec<Layer>,
-    pub cell: RnnCell,
+    pub cell: Recurrent,
     pub output: Vec<Layer>,
     /// The learned initial state θ_init of each slot, [K, units] (network.theta_init).
     pub theta_init: Option<Param<Tensor<2>>>,
@@ -155,20 +204,27 @@ pub enum InnerNet {
 impl super::em::Cell for InnerNet {
     type State = Tensor<2>;
 
-    fn step(&self, u: Tensor<2>, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        InnerNet::step(self, u, h)
+    fn step(&self, u: Tensor<2>, h: Tensor<2>, action: Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
+        InnerNet::step_with(self, u, h, action)
     }
 
     fn decode(&self, h: &Tensor<2>) -> Tensor<2> {
         InnerNet::decode(self, h.clone())
     }
+
+    fn attention(&self, h: &Tensor<2>, action: Option<Tensor<2>>) -> Option<Tensor<2>> {
+        match self {
+            InnerNet::Rnn(RnnEm { cell: Recurrent::Relational(c), .. }) => c.attention(h.clone(), action),
+            _ => None,
+        }
+    }
 }
 
 impl InnerNet {
-    /// Units of the recurrent state h.
+    /// Columns of the recurrent state h.
     pub fn units(&self) -> usize {
         match self {
-            InnerNet::Rnn(n) => n.cell.linear.weight.dims()[1],
+            InnerNet::Rnn(n) => n.cell.state_width(),
             InnerNet::Nem(c) => c.w.dims()[1],
         }
     }
@@ -191,10 +247,15 @@ impl InnerNet {
 
     /// One M-step over all slots: u [B·K, D] and h → (ψ [B·K, D], h').
     pub fn step(&self, u: Tensor<2>, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        self.step_with(u, h, None)
+    }
+
+    /// `step` with the step's action [B·K, A] for a relational cell that reads actions.
+    pub fn step_with(&self, u: Tensor<2>, h: Tensor<2>, action: Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
         match self {
             InnerNet::Rnn(n) => {
                 let x = n.input.iter().fold(u, |x, l| l.forward(x));
-                let (out, h) = n.cell.step(x, h);
+                let (out, h) = n.cell.step(x, h, action);
                 (self.decode(out), h)
             }
             InnerNet::Nem(c) => {
@@ -255,12 +316,10 @@ fn layers(cfgs: &[LayerCfg], mut flow: Flow, star: Act, device: Option<&Device>)
             "conv" | "r_conv" => {
                 let [h, w, c] =
                     flow.map.ok_or(format!("a `{}` layer needs a map: add a `reshape` before it", cfg.name))?;
-                if cfg.offset.is_some_and(|o| o != 0) {
-                    return Err("`r_conv` with an `offset` is not available yet".into());
-                }
                 let (size, k, s) = (size()?, cfg.kernel.unwrap_or(4), cfg.stride.unwrap_or(1));
                 let resize = cfg.name == "r_conv";
-                let (oh, ow) = if resize { (h * s, w * s) } else { (h.div_ceil(s), w.div_ceil(s)) };
+                let offset = if resize { cfg.offset.unwrap_or(0) } else { 0 };
+                let (oh, ow) = if resize { (h * s + offset, w * s + offset) } else { (h.div_ceil(s), w.div_ceil(s)) };
                 if let Some(device) = device {
                     out.push(Layer::Conv(ConvLayer {
                         conv: Conv2d::new(c, size, k, if resize { 1 } else { s }, device),
@@ -268,6 +327,7 @@ fn layers(cfgs: &[LayerCfg], mut flow: Flow, star: Act, device: Option<&Device>)
                         act,
                         input: [h, w, c],
                         upsample: if resize { s } else { 1 },
+                        offset,
                     }));
                 }
                 flow = Flow { width: oh * ow * size, map: Some([oh, ow, size]), flattened: None };
@@ -308,10 +368,12 @@ pub fn decoded_frame(cfg: &NetworkCfg) -> Result<[usize; 3], String> {
 
 /// Build the inner network for frames of shape `frame` (H, W, C) and `k` slots; `output_act`
 /// replaces `'*'`.
+/// `actions`: the number of actions an `r_nem` cell with an `actions` list embeds.
 pub fn build(
     cfg: &NetworkCfg,
     frame: [usize; 3],
     k: usize,
+    actions: Option<usize>,
     output_act: Act,
     device: &Device,
 ) -> Result<InnerNet, String> {
@@ -332,30 +394,12 @@ pub fn build(
         }
         return Ok(InnerNet::Nem(NemCell { w, lr }));
     }
-    let gru = match recurrent.name.as_str() {
-        "rnn" => false,
-        "gru" => true,
-        other => return Err(format!("recurrent layer `{other}` is not available (rnn, gru)")),
-    };
-    let act = match recurrent.act.as_deref() {
-        None if gru => Act::Tanh,
-        None | Some("sigmoid") => Act::Sigmoid,
-        Some("tanh") => Act::Tanh,
-        Some(a) => return Err(format!("the `{}` layer's activation is sigmoid or tanh, not `{a}`", recurrent.name)),
-    };
     let (input, flow) =
         layers(&cfg.input, Flow { width: d, map: Some(frame), flattened: None }, Act::Linear, Some(device))?;
-    let gates = gru.then(|| {
-        let mut g = Dense::new(flow.width + units, 2 * units, true, device);
-        g.bias = Some(Initializer::Ones.init([2 * units], device));
-        g
-    });
-    let cell = RnnCell {
-        linear: Dense::new(flow.width + units, units, true, device),
-        gates,
-        ln: recurrent.ln.then(|| LayerNorm::new(units, device)),
-        act,
-    };
+    let cell = recurrent_cell(recurrent, flow.width, units, k, actions, device)?;
+    if cfg.theta_init.is_some() && !matches!(cell, Recurrent::Rnn(_)) {
+        return Err("network.theta_init needs the `rnn` or `gru` cell".into());
+    }
     let (output, flow) =
         layers(&cfg.output, Flow { width: units, map: None, flattened: None }, output_act, Some(device))?;
     if flow.width != d {
@@ -364,4 +408,78 @@ pub fn build(
     let theta_init =
         cfg.theta_init.as_ref().map(|t| Initializer::Normal { mean: 0.0, std: t.std }.init([k, units], device));
     Ok(InnerNet::Rnn(RnnEm { input, cell, output, theta_init }))
+}
+
+/// The recurrent layer `cfg` on `inputs` values: rnn, gru, lstm or r_nem (its `encoder`, `core`,
+/// `context` and `attention` lists are fc layers; a missing `act` there is linear).
+fn recurrent_cell(
+    cfg: &LayerCfg,
+    inputs: usize,
+    units: usize,
+    k: usize,
+    actions: Option<usize>,
+    device: &Device,
+) -> Result<Recurrent, String> {
+    let name = cfg.name.as_str();
+    let act = match cfg.act.as_deref() {
+        None if name == "gru" => Act::Tanh,
+        None | Some("sigmoid") => Act::Sigmoid,
+        Some("tanh") => Act::Tanh,
+        // TF's LSTM ignores the activation (tanh), as the original warns.
+        Some(_) if name == "lstm" => Act::Tanh,
+        Some(a) => return Err(format!("the `{name}` layer's activation is sigmoid or tanh, not `{a}`")),
+    };
+    let ln = || cfg.ln.then(|| LayerNorm::new(units, device));
+    Ok(match name {
+        "rnn" | "gru" => {
+            let gates = (name == "gru").then(|| {
+                let mut g = Dense::new(inputs + units, 2 * units, true, device);
+                g.bias = Some(Initializer::Ones.init([2 * units], device));
+                g
+            });
+            Recurrent::Rnn(RnnCell { linear: Dense::new(inputs + units, units, true, device), gates, ln: ln(), act })
+        }
+        "lstm" => Recurrent::Lstm(LstmCell::new(inputs, units, cfg.ln, device)),
+        "r_nem" => {
+            if k < 2 {
+                return Err("the `r_nem` cell relates slots: it needs nem.k of at least 2".into());
+            }
+            let mlp = |list: &Option<Vec<LayerCfg>>, width: usize| -> Result<(Vec<Layer>, usize), String> {
+                let (l, flow) = layers(
+                    list.as_deref().unwrap_or_default(),
+                    Flow { width, map: None, flattened: None },
+                    Act::Linear,
+                    Some(device),
+                )?;
+                Ok((l, flow.width))
+            };
+            // The action embedding joins the state (encoder input) and the final concatenation.
+            let (embed, e) = match (&cfg.actions, actions) {
+                (Some(list), Some(a)) if !list.is_empty() => mlp(&cfg.actions, a)?,
+                (Some(list), None) if !list.is_empty() => {
+                    return Err("an `r_nem` cell with `actions` needs feed_actions=True and dataset.actions".into());
+                }
+                _ => (vec![], 0),
+            };
+            let (encoder, h1) = mlp(&cfg.encoder, units + e)?;
+            let (core, hc) = mlp(&cfg.core, 2 * h1)?;
+            let (context, h2) = mlp(&cfg.context, hc)?;
+            let (attention, a) = mlp(&cfg.attention, hc)?;
+            if !attention.is_empty() && a != 1 {
+                return Err(format!("the `r_nem` attention must end with one value, not {a}"));
+            }
+            Recurrent::Relational(RelationalCell {
+                actions: embed,
+                encoder,
+                core,
+                context,
+                attention,
+                linear: Dense::new(h1 + h2 + inputs + e, units, true, device),
+                ln: ln(),
+                act,
+                k,
+            })
+        }
+        other => return Err(format!("recurrent layer `{other}` is not available (rnn, gru, lstm, r_nem)")),
+    })
 }

@@ -1,8 +1,8 @@
 //! The N-EM family's pictures, written to `DIR/viz/` for every run: dataset examples, learning and
 //! grouping-score curves, slot assignments per EM iteration, per-slot reconstructions, and a GIF of
 //! slot assignment across epochs (one frame per epoch, kept under `viz/frames/`).
-use super::Nem;
 use super::net::InnerNet;
+use super::{Kept, Nem};
 use crate::data::loader::NemBatch;
 use crate::error::Result;
 use crate::viz::{Canvas, PALETTE, Panel, Series, save_gif};
@@ -29,10 +29,41 @@ pub struct Inspection {
     /// ψ [n, K, H·W·C] and γ [n, K, H·W] of the last iteration.
     pub psi: Vec<f32>,
     pub gamma: Vec<f32>,
+    /// Σ_k γψ after every iteration, [steps, n, H·W·C]: the prediction of the next frame.
+    pub predictions: Vec<f32>,
+    /// A relational cell's attention before every iteration, [steps, n·K, K − 1].
+    pub attention: Option<Vec<f32>>,
+    /// max_k γ after every iteration, [steps, n, H·W].
+    pub confidence: Vec<f32>,
     pub batch: NemBatch,
 }
 
+fn host<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+}
+
 impl Inspection {
+    /// What an unrolled run of `batch` kept, on the host; `k` components.
+    pub fn of(batch: NemBatch, kept: Kept, k: usize) -> Inspection {
+        let [_, n, h, w, c] = batch.shape;
+        let assign: Vec<i64> = kept.assignments.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
+        Inspection {
+            n,
+            h,
+            w,
+            c,
+            k,
+            steps: kept.step_loss.dims()[0],
+            assign: assign.into_iter().map(|a| a as u32).collect(),
+            psi: host(kept.psi),
+            gamma: host(kept.gamma),
+            predictions: host(kept.predictions),
+            attention: kept.attention.map(host),
+            confidence: host(kept.confidence),
+            batch,
+        }
+    }
+
     fn pixels(&self) -> usize {
         self.h * self.w
     }
@@ -182,6 +213,54 @@ fn sequence_gif(ins: &Inspection, path: &Path) -> Result<()> {
         })
         .collect();
     save_gif(path, &frames, 300)
+}
+
+/// Rollouts: one GIF per sample in `samples` (`sequence_<i>.gif` in `dir`), a GIF frame per
+/// step: the true next frame, the prediction Σ_k γψ, the slots where the prediction is on, and
+/// the relational cell's attention (row k: how much slot k attends to each other slot).
+pub fn rollout_gifs(ins: &Inspection, observed: usize, samples: &[usize], dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let side = ins.h as u32 * ins.scale();
+    let p = ins.pixels();
+    let k = ins.k;
+    for &i in samples.iter().filter(|&&i| i < ins.n) {
+        let frames: Vec<_> = (0..ins.steps)
+            .map(|t| {
+                let cols = if ins.attention.is_some() { 4 } else { 3 };
+                let mut g = Grid::new(cols, 1, side, 22);
+                ["truth", "prediction", "slots", "attention"]
+                    .iter()
+                    .take(cols)
+                    .enumerate()
+                    .for_each(|(c, s)| g.header(c, s));
+                let phase = if t < observed { "observed" } else { "rollout" };
+                g.canvas.text(PAD as i32, 4, 14.0, &format!("frame {} ({phase})", t + 1));
+                g.put(0, 0, ins, Panel::Grey(&ins.image(i, t)));
+                let pred: Vec<f32> = ins.predictions[(t * ins.n + i) * p * ins.c..][..p * ins.c]
+                    .chunks(ins.c)
+                    .map(|v| v.iter().sum::<f32>() / ins.c as f32)
+                    .collect();
+                g.put(0, 1, ins, Panel::Grey(&pred));
+                let on: Vec<bool> = pred.iter().map(|&v| v > 0.25).collect();
+                g.put(0, 2, ins, Panel::Labels { labels: ins.assignment(t, i), mask: Some(&on) });
+                if let Some(att) = &ins.attention {
+                    // K × K: α_kj off the diagonal (the pairs in j order without k), 0 on it.
+                    let a = &att[(t * ins.n + i) * k * (k - 1)..][..k * (k - 1)];
+                    let m: Vec<f32> = (0..k * k)
+                        .map(|q| {
+                            let (r, c) = (q / k, q % k);
+                            if r == c { 0.0 } else { a[r * (k - 1) + c - (c > r) as usize] }
+                        })
+                        .collect();
+                    let x = PAD + 3 * g.cell;
+                    g.canvas.blit(x, 22 + LABEL_H, k, k, side / k as u32, Panel::Grey(&m));
+                }
+                g.canvas.image().clone()
+            })
+            .collect();
+        save_gif(&dir.join(format!("sequence_{i}.gif")), &frames, 200)?;
+    }
+    Ok(())
 }
 
 /// Sequences: AMI and ARI of every frame (`evaluate`'s `AMI_frame_01` …), over time.

@@ -133,9 +133,34 @@ pub fn upsample(x: Tensor<4>, s: usize) -> Tensor<4> {
     x.reshape([n * c * h, 1, w, 1]).expand([n * c * h, s, w, s]).reshape([n, c, h * s, w * s])
 }
 
+/// Nearest-neighbour resize to `oh` × `ow` with TF1.2's rule, source = floor(dst · in / out):
+/// for `r_conv` with an `offset` (out = stride · in + offset).
+pub fn resize_nearest(x: Tensor<4>, oh: usize, ow: usize) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let index = |out: usize, inp: usize| -> Tensor<1, burn::tensor::Int> {
+        let src: Vec<i64> = (0..out).map(|d| (d * inp / out) as i64).collect();
+        Tensor::from_data(burn::tensor::TensorData::new(src, [out]), &x.device())
+    };
+    let (rows, cols) = (index(oh, h), index(ow, w));
+    x.select(2, rows).select(3, cols)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nearest_resize_follows_tf_and_equals_upsampling_without_offset() {
+        let dev = Device::flex();
+        let x = Tensor::<4>::from_floats([[[[1.0, 2.0], [3.0, 4.0]]]], &dev);
+        let up: Vec<f32> = upsample(x.clone(), 2).into_data().try_to_vec::<f32>().unwrap();
+        let resized: Vec<f32> = resize_nearest(x.clone(), 4, 4).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(up, resized);
+        // 2 → 5 (stride 2, offset 1): sources floor(d · 2 / 5) = 0, 0, 0, 1, 1.
+        let r: Vec<f32> = resize_nearest(x, 5, 5).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(&r[..5], &[1.0, 1.0, 1.0, 2.0, 2.0]);
+        assert_eq!(&r[15..20], &[3.0, 3.0, 3.0, 4.0, 4.0]);
+    }
 
     #[test]
     fn broadcast_input_matches_the_plain_conv() {
