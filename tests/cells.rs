@@ -1,6 +1,8 @@
 //! The M-step cells (RNN-EM, N-EM, GRU), layer norm, `input_norm` and both noise types against values
 //! computed by hand.
 use burn::tensor::{Device, Tensor, TensorData};
+mod common;
+use common::hand::*;
 use gestalt::config;
 use gestalt::nem::{
     Nem,
@@ -11,10 +13,6 @@ use gestalt::train::Family;
 fn rnn(c: &Recurrent) -> &gestalt::nem::net::RnnCell {
     let Recurrent::Rnn(c) = c else { panic!("an rnn cell") };
     c
-}
-
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
 }
 
 #[test]
@@ -78,28 +76,6 @@ fn cell(words: &[&str]) -> (InnerNet, Device) {
     let d = Device::flex();
     let net = nem.init_model(&d).unwrap();
     (net, d)
-}
-
-fn row(v: &[f64], d: &Device) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), [1, v.len()]), d)
-}
-
-fn sig(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
-}
-
-/// v W (+ b) with W [in, out] row-major.
-fn affine(w: &[f64], b: Option<&[f64]>, v: &[f64], out: usize) -> Vec<f64> {
-    (0..out)
-        .map(|o| b.map_or(0.0, |b| b[o]) + v.iter().enumerate().map(|(i, vi)| vi * w[i * out + o]).sum::<f64>())
-        .collect()
-}
-
-fn assert_all_close(got: &[f64], want: &[f64], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}");
-    for (g, w) in got.iter().zip(want) {
-        assert!((g - w).abs() < 1e-5, "{what}: {g} vs {w}");
-    }
 }
 
 /// RNN-EM: h' = σ([u; h] W + b) (TF's BasicRNNCell, then the sigmoid), ψ = σ(h' W_o + b_o).

@@ -1,8 +1,10 @@
 //! R-NEM (Relational-NEM): parameter counts of the original configs, the LSTM and the relational
 //! cell against values computed by hand, the original variable names, the objective's
 //! normalisation and relational loss, and R-NEM's own config words.
+mod common;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
+use common::hand::{affine, assert_all_close as close, host, rows as row, sig};
 use gestalt::config;
 use gestalt::nem::em::{Cell, EmSpec, EmState, LossKind, Pixel, Relational, Run, Schedule};
 use gestalt::nem::net::{InnerNet, Layer, Recurrent};
@@ -13,38 +15,11 @@ fn nem(words: &[&str]) -> Nem {
     Nem::new(&config::resolve(&words).unwrap()).unwrap()
 }
 
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
-}
-
-fn row(v: &[f64], rows: usize, d: &Device) -> Tensor<2> {
-    let cols = v.len() / rows;
-    Tensor::from_data(TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), [rows, cols]), d)
-}
-
-fn sig(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
-}
-
-/// v W (+ b) with W [in, out] row-major.
-fn affine(w: &[f64], b: Option<&[f64]>, v: &[f64], out: usize) -> Vec<f64> {
-    (0..out)
-        .map(|o| b.map_or(0.0, |b| b[o]) + v.iter().enumerate().map(|(i, vi)| vi * w[i * out + o]).sum::<f64>())
-        .collect()
-}
-
 /// TF1.2's layer norm of one row with γ = 1, β = 0 (ε = 1e-12).
 fn ln(v: &[f64]) -> Vec<f64> {
     let m = v.iter().sum::<f64>() / v.len() as f64;
     let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64;
     v.iter().map(|x| (x - m) / (var + 1e-12).sqrt()).collect()
-}
-
-fn close(got: &[f64], want: &[f64], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}");
-    for (g, w) in got.iter().zip(want) {
-        assert!((g - w).abs() < 2e-5, "{what}: {g} vs {w}\n{got:?}\n{want:?}");
-    }
 }
 
 /// The counts reference §3 gives for the Relational-NEM configs on 64×64 balls.

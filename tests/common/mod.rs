@@ -1,5 +1,6 @@
 //! Helpers for tests that drive the `gestalt` binary.
 #![allow(dead_code)]
+pub mod hand;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
