@@ -155,6 +155,33 @@ impl Experiment for Emorl {
                     Map::from_iter([("split".into(), json!("test")), ("pictures".into(), json!(paths))]),
                 ))
             }
+            kind @ ("disentanglement_preprocessing" | "activeness") => {
+                use crate::emorl::disentangle::{read_range, write_range};
+                let split = self.test_split(t.num_images_to_process)?;
+                let path = out.join("eval").join("z_range.txt");
+                // Activeness reads the preprocessing's range, or computes it when it is missing.
+                let range = match read_range(&path)? {
+                    Some(r) if kind == "activeness" => r,
+                    _ => {
+                        let r = self.latent_range(model, &split, &devices[0]);
+                        write_range(&path, &r)?;
+                        r
+                    }
+                };
+                let mut m = Map::from_iter([
+                    ("split".to_string(), json!("test")),
+                    ("z_range".to_string(), json!(range)),
+                    ("z_range_file".to_string(), json!(path)),
+                ]);
+                if kind == "activeness" {
+                    let a = self.activeness(model, &split, &range, &devices[0])?;
+                    let d = range.len();
+                    let mean: Vec<f64> = (0..d).map(|j| a.iter().map(|v| v[j]).sum::<f64>() / a.len() as f64).collect();
+                    m.insert("activeness_mean".into(), json!(mean));
+                    m.insert("activeness".into(), json!(a));
+                }
+                Ok((kind.to_string(), m))
+            }
             _ => {
                 let split = self.test_split(t.num_images_to_process)?;
                 let mut m = Map::from_iter([("split".to_string(), json!("test"))]);

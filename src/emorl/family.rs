@@ -65,10 +65,12 @@ impl Emorl {
                 cfg.net.image_likelihood
             )));
         }
-        if !["ARI_MSE_KL", "sample_viz"].contains(&cfg.test.eval_type.as_str()) {
+        let types = ["ARI_MSE_KL", "sample_viz", "disentanglement_preprocessing", "activeness"];
+        if !types.contains(&cfg.test.eval_type.as_str()) {
             return Err(Error::usage(format!(
-                "unknown test.eval_type `{}` (ARI_MSE_KL, sample_viz)",
-                cfg.test.eval_type
+                "unknown test.eval_type `{}` ({})",
+                cfg.test.eval_type,
+                types.join(", ")
             )));
         }
         Ok(Emorl { cfg, shape, geco: Mutex::new(None), train: OnceLock::new(), valid: OnceLock::new() })

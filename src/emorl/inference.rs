@@ -79,6 +79,8 @@ pub struct Inference {
     pub layers: Vec<Posterior>,
     /// Mean ‖δ‖₂ over slots of each refinement step (the shard's share of it).
     pub deltas: Vec<Tensor<1>>,
+    /// The last step's sample of the final posterior, [N·K, D] (what its images decode).
+    pub z: Tensor<2>,
 }
 
 /// The loss of a step from its per-image NLL and KL, times `share` (a shard's part of the batch,
@@ -250,6 +252,7 @@ impl EmorlNet {
             .map(|(j, s)| s.loss.clone() * ((i + 3.0 - j as f64) / (i + 1.0)))
             .reduce(|a, b| a + b)
             .expect("step 0");
-        Inference { steps, total, attention: stage1.attention, layers: qs, deltas }
+        let z = q.sample_with(&eps);
+        Inference { steps, total, attention: stage1.attention, layers: qs, deltas, z }
     }
 }

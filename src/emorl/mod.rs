@@ -1,6 +1,7 @@
 //! The EMORL family (EfficientMORL, reference `emorl.md`): a hierarchical VAE with iterative
 //! refinement and a GECO controller, trained by the shared loop (`family.rs`).
 pub mod config;
+pub mod disentangle;
 pub mod dual_gru;
 pub mod family;
 pub mod geco;
