@@ -28,6 +28,9 @@ for spec in "r_nem:network.r_nem nem.k=5:8" "rnn_em:network.rnn_250 nem.k=5:8" "
      run_config.rollout_steps=20 run_config.batch_size=32 | tail -n 1 > /dev/null
   $g evaluate with dataset.balls678mass64 "${words[@]}" "${common[@]}" nem.k="$extrapolate_k" net_path="$run" \
      --devices "$devices" --out "$run/extrapolation" --quiet > /dev/null
+  # Rollout GIFs on 6–8 balls (eight sequences).
+  $g rollout with dataset.balls678mass64 "${words[@]}" "${common[@]}" nem.k="$extrapolate_k" net_path="$run" \
+     dataset.test_size=8 run_config.rollout_steps=20 run_config.batch_size=8 --out "$run/extrapolation" | tail -n 1 > /dev/null
   echo "$name train_s $((t1 - t0)) total_s $(($(date +%s) - t0)) ${resume[*]}" >> "$res/times.txt"
   rm -rf "$run"/checkpoints "$run"/tb "$run"/viz/frames   # weights and frames stay out of git
 done

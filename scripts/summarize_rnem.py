@@ -30,6 +30,6 @@ for name in ["r_nem", "rnn_em", "lstm"]:
     rows.append(f"| {name} | {f(s['test_ARI'])} | {f(s['test_last_ARI'])} | {f(s['test_ub_loss_last_dt'])} "
                 f"| {f(s['rollout_bce_observed'])} | {f(s['rollout_bce'])} | {f(s['extrapolation_ARI'])} |")
 (res / "summary.json").write_text(json.dumps(summary, indent=1))
-print("| model | test ARI | last ARI | BCE (UB, last 10 steps) | BCE observed | BCE rollout (20 steps) | ARI 6–8 balls |")
+print("| model | test ARI | last ARI | upper-bound loss, last 10 steps | BCE, observed steps | BCE, 20 rollout steps | ARI, 6–8 balls |")
 print("|---|---|---|---|---|---|---|")
 print("\n".join(rows))
