@@ -1,5 +1,5 @@
-//! gestalt: object-centric (perceptual grouping) models on Burn — N-EM and RNN-EM so far, with
-//! R-NEM, EMORL and SQAIR to follow on the same spine (config words, data, one training loop).
+//! gestalt: object-centric (perceptual grouping) models on Burn — N-EM, RNN-EM, R-NEM, EMORL and
+//! SQAIR (being built) on one spine: config words, data, one training loop.
 // Burn's `slice` takes an array with one range per sliced dimension: a one-range array is right.
 #![allow(clippy::single_range_in_vec_init)]
 pub mod backend;
@@ -11,6 +11,7 @@ pub mod error;
 pub mod metrics;
 pub mod nem;
 pub mod nn;
+pub mod sqair;
 pub mod train;
 pub mod util;
 pub mod viz;

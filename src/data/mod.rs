@@ -8,6 +8,7 @@ pub mod invaders;
 pub mod loader;
 pub mod mnist;
 pub mod multi_dsprites;
+pub mod seq_mnist;
 pub mod shapes;
 pub mod shapes24;
 pub mod tetrominoes;
