@@ -4,6 +4,7 @@ use crate::config::Resolved;
 use crate::emorl::Emorl;
 use crate::error::{Error, Result};
 use crate::nem::Nem;
+use crate::sqair::Sqair;
 use crate::train::Family;
 use burn::module::Module;
 use burn::tensor::Device;
@@ -41,12 +42,14 @@ pub trait Experiment: Family {
 pub enum Model {
     Nem(Nem),
     Emorl(Emorl),
+    Sqair(Sqair),
 }
 
 pub fn family(r: &Resolved) -> Result<Model> {
     match r.family.as_str() {
         "nem" | "rnem" => Ok(Model::Nem(Nem::new(r)?)),
         "emorl" => Ok(Model::Emorl(Emorl::new(r)?)),
+        "sqair" => Ok(Model::Sqair(Sqair::new(r)?)),
         other => Err(Error::usage(format!("model family `{other}` is not available in this version"))),
     }
 }
@@ -58,6 +61,7 @@ macro_rules! with_family {
         match $model {
             $crate::cli::experiment::Model::Nem($m) => $body,
             $crate::cli::experiment::Model::Emorl($m) => $body,
+            $crate::cli::experiment::Model::Sqair($m) => $body,
         }
     };
 }
@@ -209,5 +213,47 @@ impl Experiment for Emorl {
             "refinement_iters": self.refinement_at(0),
             "image": self.cfg.net.input_size,
         })
+    }
+}
+
+impl Experiment for Sqair {
+    fn generate(&self) -> Result<PathBuf> {
+        self.data_file()
+    }
+
+    fn prepare(&self) -> Result<()> {
+        self.check_data()
+    }
+
+    fn info(&self, device: &Device) -> Result<(String, Value)> {
+        let model = self.build_model(device)?;
+        Ok((model.to_string(), json!({ "family": "sqair", "trainable_parameters": model.num_params() })))
+    }
+
+    fn load_net(&self, ckpt: &Path, device: &Device) -> Result<Self::Model> {
+        Ok(crate::weights::load(self, self.build_model(device)?, ckpt)?.0)
+    }
+
+    fn draw(&self, model: &Self::Model, dir: &Path, device: &Device) -> Result<()> {
+        crate::sqair::viz::draw_all(self, model, dir, device)
+    }
+
+    /// The importance-weighted metrics on `dataset.eval_split` at its full sequence length
+    /// (`eval_size_fraction` of it), JSON as the original's logger names them.
+    fn evaluate(&self, model: &Self::Model, _out: &Path, devices: &[Device]) -> Result<(String, Map<String, Value>)> {
+        let split = self.cfg.dataset.eval_split.clone();
+        let n = self.split(&split)?.n;
+        let batches = ((n as f64 * self.cfg.eval_size_fraction) as usize / self.cfg.batch_size.min(n)).max(1);
+        let mut m = Map::from_iter([("split".to_string(), json!(split))]);
+        m.extend(object(self.score(model, &split, batches, None, devices)?));
+        Ok((split, m))
+    }
+
+    fn net_path(&self) -> Option<String> {
+        self.cfg.net_path.clone()
+    }
+
+    fn describe(&self) -> Value {
+        json!({ "batch_size": self.cfg.batch_size, "k_particles": self.cfg.k_particles, "seq_len": self.cfg.seq_len })
     }
 }

@@ -167,6 +167,51 @@ pub fn ensure_emorl_file(dir: &str, h5_path: &str, generate: bool, seed: u64, si
     Ok(path)
 }
 
+/// Make sure SQAIR's moving multi-MNIST file `<dir>/<h5_path>` exists, generating it from the
+/// MNIST training digits in `mnist_path` when allowed: `train` from the last 55,000 digits,
+/// `validation` from the first 5,000, sequences of `frames` frames.
+pub fn ensure_seq_mnist_file(
+    dir: &str,
+    h5_path: &str,
+    generate: bool,
+    seed: u64,
+    sizes: [usize; 2],
+    frames: usize,
+    mnist_path: &str,
+) -> Result<PathBuf> {
+    let path = Path::new(dir).join(h5_path);
+    let wanted = serde_json::json!({ "generator": "seq_mnist", "dataset.seed": seed, "dataset.sizes": sizes, "dataset.frames": frames });
+    if usable(&path, &wanted, generate)? {
+        return Ok(path);
+    }
+    if !generate {
+        return Err(missing(&path, generate));
+    }
+    let t0 = std::time::Instant::now();
+    let digits = mnist::read(Path::new(mnist_path), true)?;
+    if digits.n < seq_mnist::VALIDATION_DIGITS + seq_mnist::MAX_OBJECTS {
+        return Err(Error::usage(format!(
+            "{mnist_path}: {} training digits; moving multi-MNIST takes its validation digits from the first {} and its training digits from the rest",
+            digits.n,
+            seq_mnist::VALIDATION_DIGITS
+        )));
+    }
+    let [train, valid] = sizes;
+    let (train_pool, valid_pool) = (seq_mnist::Pool::of(&digits, false), seq_mnist::Pool::of(&digits, true));
+    let train = seq_mnist::split(&train_pool, seed, 0, train, frames);
+    let valid = seq_mnist::split(&valid_pool, seed, train.n as u64, valid, frames);
+    seq_mnist::write(&path, &[("train", &train), ("validation", &valid)])?;
+    crate::util::write_atomic(&record_of(&path), wanted.to_string().as_bytes())?;
+    eprintln!(
+        "generated {} ({}/{} sequences of {frames} frames, dataset.seed={seed}) in {:.1} s",
+        path.display(),
+        train.n,
+        valid.n,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(path)
+}
+
 /// A batch of `batch` samples must fit in the split (the last partial batch is dropped).
 pub fn batch_fits(split: &str, len: usize, key: &str, batch: usize) -> Result<()> {
     if len < batch {

@@ -52,6 +52,14 @@ pub struct LoopSettings {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Schedule {
     Constant,
+    /// `tf.train.piecewise_constant`: the base rate × `factor`^i after the i-th of the first `n`
+    /// `boundaries` (a step equal to a boundary still takes the earlier rate). SQAIR's
+    /// `schedule='4,6,10'`: ×1/3 at 20% and 50% of `train_itr`.
+    Piecewise {
+        boundaries: [u64; 8],
+        n: usize,
+        factor: f64,
+    },
     /// Linear warm-up from 0 over `warmup` steps, then halving every `half_life` steps (EMORL:
     /// GradualWarmupScheduler around 0.5^((step − warmup)/half_life)).
     WarmupHalving {
@@ -61,9 +69,26 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// `total` steps split in the proportions `parts`, the rate divided by 3 at each boundary
+    /// (SQAIR's `experiment.py`; at most 9 parts).
+    pub fn thirds(parts: &[f64], total: u64) -> Schedule {
+        let sum: f64 = parts.iter().sum();
+        let mut boundaries = [0u64; 8];
+        let mut acc = 0.0;
+        let n = parts.len().saturating_sub(1).min(8);
+        for (b, p) in boundaries.iter_mut().zip(&parts[..n]) {
+            acc += p;
+            *b = (acc * total as f64 / sum).round() as u64;
+        }
+        Schedule::Piecewise { boundaries, n, factor: 1.0 / 3.0 }
+    }
+
     pub fn lr(self, base: f64, step: u64) -> f64 {
         match self {
             Schedule::Constant => base,
+            Schedule::Piecewise { boundaries, n, factor } => {
+                base * factor.powi(boundaries[..n].iter().filter(|&&b| step > b).count() as i32)
+            }
             Schedule::WarmupHalving { warmup, .. } if step < warmup => base * step as f64 / warmup.max(1) as f64,
             Schedule::WarmupHalving { warmup, half_life } => {
                 base * 0.5f64.powf((step - warmup) as f64 / half_life.max(1) as f64)
@@ -507,6 +532,11 @@ mod tests {
         assert!((s.lr(4e-4, 10_000) - 4e-4).abs() < 1e-12);
         assert!((s.lr(4e-4, 110_000) - 2e-4).abs() < 1e-12);
         assert_eq!(Schedule::Constant.lr(1e-3, 123), 1e-3);
+        // SQAIR's '4,6,10' over 2M steps: boundaries 400k and 1M.
+        let thirds = Schedule::thirds(&[4.0, 6.0, 10.0], 2_000_000);
+        let lr = |s| thirds.lr(1e-5, s);
+        assert_eq!((lr(400_000), lr(400_001)), (1e-5, 1e-5 / 3.0));
+        assert!((lr(1_000_001) - 1e-5 / 9.0).abs() < 1e-20 && (lr(2_000_000) - 1e-5 / 9.0).abs() < 1e-20);
         // Without warm-up (N-EM's `training.lr_half_life`) the first step has the full rate.
         let halving = Schedule::WarmupHalving { warmup: 0, half_life: 320 };
         assert_eq!(halving.lr(3e-3, 0), 3e-3);

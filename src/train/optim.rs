@@ -3,8 +3,11 @@ use crate::error::{Error, Result};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::optim::grad_clipping::GradientClipping;
-use burn::optim::{AdaGradConfig, AdamConfig, ModuleOptimizer, RmsPropConfig, SgdConfig, momentum::MomentumConfig};
-use burn::tensor::Tensor;
+use burn::optim::{
+    AdaGradConfig, AdamConfig, LearningRate, ModuleOptimizer, Optimizer, RecordState, SgdConfig, StateSink,
+    StateSource, momentum::MomentumConfig,
+};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// Optimiser hyper-parameters under TensorFlow's names; each optimiser reads its own.
@@ -37,11 +40,11 @@ pub fn build(name: &str, p: &OptimParams, clip: Option<f64>) -> Result<ModuleOpt
                 p.momentum.ok_or_else(|| Error::usage("training.optimizer=momentum needs training.params.momentum"))?;
             SgdConfig::new().with_momentum(Some(MomentumConfig { momentum: m, dampening: 0.0, nesterov: false })).init()
         }
-        "rmsprop" => RmsPropConfig::new()
-            .with_alpha(p.decay as f32)
-            .with_momentum(p.momentum.unwrap_or(0.0) as f32)
-            .with_epsilon(p.epsilon.unwrap_or(1e-10) as f32)
-            .init(),
+        "rmsprop" => ModuleOptimizer::from(TfRmsProp {
+            decay: p.decay as f32,
+            momentum: p.momentum.unwrap_or(0.0) as f32,
+            epsilon: p.epsilon.unwrap_or(1e-10) as f32,
+        }),
         "adagrad" => AdaGradConfig::new().init(),
         "adadelta" => {
             return Err(Error::usage(
@@ -58,6 +61,60 @@ pub fn build(name: &str, p: &OptimParams, clip: Option<f64>) -> Result<ModuleOpt
         Some(c) => optim.with_grad_clipping(GradientClipping::Norm(c as f32)),
         None => optim,
     })
+}
+
+/// TensorFlow 1's `RMSPropOptimizer`, the one both TF originals (N-EM, SQAIR) train with:
+/// ms ← ρ·ms + (1 − ρ)·g² with ms starting at 1 (not 0, as Burn's and PyTorch's), then
+/// mom ← μ·mom + lr·g / √(ms + ε) (ε inside the root) and θ ← θ − mom.
+#[derive(Clone, Debug)]
+pub struct TfRmsProp {
+    pub decay: f32,
+    pub momentum: f32,
+    pub epsilon: f32,
+}
+
+/// Per parameter: the mean square and the momentum.
+#[derive(Clone)]
+pub struct TfRmsPropState<const D: usize> {
+    pub ms: Tensor<D>,
+    pub mom: Tensor<D>,
+}
+
+impl<const D: usize> RecordState for TfRmsPropState<D> {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        out.push_tensor(prefix, "ms", self.ms.clone().into_data());
+        out.push_tensor(prefix, "mom", self.mom.clone().into_data());
+    }
+
+    fn state_unflatten(prefix: &str, src: &mut StateSource, device: &Device) -> Option<Self> {
+        let ms = Tensor::from_data(src.take_tensor(prefix, "ms")?, device);
+        let mom = Tensor::from_data(src.take_tensor(prefix, "mom")?, device);
+        Some(TfRmsPropState { ms, mom })
+    }
+}
+
+impl Optimizer for TfRmsProp {
+    type State<const D: usize> = TfRmsPropState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let (ms, mom) = match state {
+            Some(s) => (s.ms, s.mom),
+            None => (grad.ones_like(), grad.zeros_like()),
+        };
+        let ms = ms.mul_scalar(self.decay) + grad.clone().square().mul_scalar(1.0 - self.decay);
+        let mom = mom.mul_scalar(self.momentum) + grad.mul_scalar(lr) / ms.clone().add_scalar(self.epsilon).sqrt();
+        (tensor - mom.clone(), Some(TfRmsPropState { ms, mom }))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        TfRmsPropState { ms: state.ms.to_device(device), mom: state.mom.to_device(device) }
+    }
 }
 
 /// Rescale every gradient by c / max(‖g‖, c), ‖g‖ the L2 norm over all of them together

@@ -155,6 +155,18 @@ impl Canvas {
         }
     }
 
+    /// A rectangle's 1-px outline, corners (x0, y0) and (x1, y1) inclusive; off-canvas parts dropped.
+    pub fn rect(&mut self, x0: i64, y0: i64, x1: i64, y1: i64, c: [u8; 3]) {
+        for x in x0..=x1 {
+            self.put(x, y0, c);
+            self.put(x, y1, c);
+        }
+        for y in y0..=y1 {
+            self.put(x0, y, c);
+            self.put(x1, y, c);
+        }
+    }
+
     /// Text with its top-left at (x, y), `size` px high, black.
     pub fn text(&mut self, x: i32, y: i32, size: f64, s: &str) {
         ensure_font();
