@@ -117,14 +117,17 @@ impl Common {
         if let Some(s) = self.seed {
             w.push(format!("seed={s}"));
         }
-        if let Some(n) = self.devices {
-            w.push(format!("training.devices={n}"));
-        }
         w
     }
 
+    /// The resolved config; `--devices` sets `training.devices` (SQAIR's flat `devices`).
     pub fn resolve(&self) -> Result<Resolved> {
-        config::resolve(&self.config_words())
+        let mut words = self.config_words();
+        if let Some(n) = self.devices {
+            let key = if config::resolve(&words)?.family == "sqair" { "devices" } else { "training.devices" };
+            words.push(format!("{key}={n}"));
+        }
+        config::resolve(&words)
     }
 }
 

@@ -15,8 +15,9 @@ pub struct SqairConfig {
     pub learning_rate: f64,
     /// "rmsprop" (TF's, momentum 0.9) or "adam".
     pub opt: String,
-    /// `train_itr` split in these proportions; the rate is divided by 3 at each boundary.
-    pub schedule: String,
+    /// `train_itr` split in these proportions ('4,6,10'; one number: a constant rate); the rate
+    /// is divided by 3 at each boundary.
+    pub schedule: Value,
     pub train_itr: u64,
     /// The curriculum: frames at step s = min(seq_len + ⌊s / stage_itr⌋, the file's frames).
     pub seq_len: usize,
@@ -162,18 +163,20 @@ impl SqairConfig {
 
     /// The learning-rate schedule `schedule` over `train_itr` steps.
     pub fn lr_schedule(&self) -> Result<Schedule, String> {
-        let parts: Vec<f64> = self
-            .schedule
+        let text = match &self.schedule {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => return Err(format!("schedule must be comma-separated numbers, got {other}")),
+        };
+        let parts: Vec<f64> = text
             .split(',')
-            .map(|v| {
-                v.trim().parse::<f64>().map_err(|_| format!("schedule `{}`: comma-separated numbers", self.schedule))
-            })
+            .map(|v| v.trim().parse::<f64>().map_err(|_| format!("schedule `{text}`: comma-separated numbers")))
             .collect::<Result<_, _>>()?;
         if parts.iter().any(|&p| p <= 0.0) {
-            return Err(format!("schedule `{}`: proportions must be positive", self.schedule));
+            return Err(format!("schedule `{text}`: proportions must be positive"));
         }
         if parts.len() > 9 {
-            return Err(format!("schedule `{}`: at most 9 parts", self.schedule));
+            return Err(format!("schedule `{text}`: at most 9 parts"));
         }
         Ok(Schedule::thirds(&parts, self.train_itr))
     }

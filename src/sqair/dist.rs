@@ -26,7 +26,8 @@ pub fn mvn_tril_log_prob(x: Tensor<2>, loc: Tensor<2>, l: Tensor<3>) -> Tensor<2
             acc = acc - entry(i, j) * yj.clone();
         }
         let diag = entry(i, i);
-        log_det = log_det + diag.clone().log();
+        // TF's MultivariateNormalTriL: log|det L| = Σ log|L_ii|.
+        log_det = log_det + diag.clone().abs().log();
         y.push(acc / diag);
     }
     let y = Tensor::cat(y, 1);

@@ -1,6 +1,6 @@
 //! SQAIR's building blocks with Sonnet 1's conventions (`neural.py`, Sonnet `Linear`,
-//! `VanillaRNN`, `GRU`): weights truncated-normal with std 1/√fan_in (cut at 2σ), zero biases,
-//! ELU hidden layers, trainable zero initial states.
+//! `VanillaRNN`, `GRU`): linear weights truncated-normal with std 1/√fan_in (cut at 2σ), zero
+//! biases, the GRU's Glorot-uniform, ELU hidden layers, trainable zero initial states.
 use crate::nn::{Act, Dense};
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
@@ -118,13 +118,20 @@ pub struct Gru {
 }
 
 impl Gru {
+    /// Sonnet's GRU creates every gate's matrix and bias with `tf.get_variable` and no
+    /// initialiser: Glorot-uniform per gate matrix (fans d_in, H and H, H), biases U(±√(3/H)).
     pub fn new(d_in: usize, hidden: usize, device: &Device) -> Self {
-        let no_bias =
-            |d: usize, n: usize| Dense { weight: truncated_normal(d, n, 1.0 / (d as f64).sqrt(), device), bias: None };
+        let glorot = |rows: usize, gates: usize| {
+            Initializer::XavierUniform { gain: 1.0 }.init_with([rows, gates * hidden], Some(rows), Some(hidden), device)
+        };
+        let bound = (3.0 / hidden as f64).sqrt();
         Gru {
-            input: linear(d_in, 3 * hidden, device),
-            hidden_zr: no_bias(hidden, 2 * hidden),
-            hidden_h: no_bias(hidden, hidden),
+            input: Dense {
+                weight: glorot(d_in, 3),
+                bias: Some(Initializer::Uniform { min: -bound, max: bound }.init([3 * hidden], device)),
+            },
+            hidden_zr: Dense { weight: glorot(hidden, 2), bias: None },
+            hidden_h: Dense { weight: glorot(hidden, 1), bias: None },
             initial: Initializer::Zeros.init([1, hidden], device),
         }
     }
