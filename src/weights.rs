@@ -39,6 +39,9 @@ pub struct OriginalNames {
     /// What the original's own loader does to older checkpoints' names before matching them
     /// (None: the tensor is dropped).
     pub legacy: fn(&str) -> Option<String>,
+    /// Tensors the original keeps in another shape of the same size: (gestalt path, original
+    /// shape), e.g. TF's scalar variables, which are [1] here.
+    pub reshapes: Vec<(String, Vec<usize>)>,
 }
 
 impl OriginalNames {
@@ -51,7 +54,7 @@ impl OriginalNames {
             .map(|t| name(&t.name).map(|n| (t.name.clone(), n)).ok_or(t.name))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|p| Error::internal(format!("no original name for the tensor `{p}`")))?;
-        Ok(OriginalNames { layout, pairs, legacy: |n| Some(n.to_string()) })
+        Ok(OriginalNames { layout, pairs, legacy: |n| Some(n.to_string()), reshapes: Vec::new() })
     }
 
     fn remapper(&self, to_original: bool) -> KeyRemapper {
@@ -92,15 +95,43 @@ pub fn load<F: Family>(family: &F, model: F::Model, path: &Path) -> Result<(F::M
 }
 
 /// Re-lays out tensors between gestalt and the original: PyTorch's linear weights are
-/// transposed, TensorFlow's conv kernels are HWIO where gestalt's are OIHW.
+/// transposed, TensorFlow's conv kernels are HWIO where gestalt's are OIHW, and the family's
+/// `reshapes` take their other shape.
 #[derive(Clone)]
 struct Relayout {
     layout: Layout,
     to_original: bool,
+    /// gestalt path → (gestalt shape, original shape).
+    reshapes: HashMap<String, (Vec<usize>, Vec<usize>)>,
+}
+
+impl Relayout {
+    fn new<M: ModuleSnapshot>(model: &M, names: &OriginalNames, to_original: bool) -> Self {
+        let mut reshapes = HashMap::new();
+        if !names.reshapes.is_empty() {
+            for t in model.collect(None, None, false) {
+                if let Some((_, orig)) = names.reshapes.iter().find(|(p, _)| *p == t.name) {
+                    reshapes.insert(t.name.clone(), (t.shape.to_vec(), orig.clone()));
+                }
+            }
+        }
+        Relayout { layout: names.layout, to_original, reshapes }
+    }
 }
 
 impl ModuleAdapter for Relayout {
     fn adapt(&self, tensor: PackTensor, ctx: ModuleContext<'_>) -> PackTensor {
+        if let Some((ours, orig)) = self.reshapes.get(&tensor.name) {
+            let dims = if self.to_original { orig.clone() } else { ours.clone() };
+            if tensor.shape.num_elements() != dims.iter().product::<usize>() {
+                return tensor; // does not fit: `apply` reports the shape
+            }
+            let (name, dtype) = (tensor.name.clone(), tensor.dtype);
+            let shape = Shape::from(dims.clone());
+            return bridge::map_data(tensor, name, dtype, shape, move |d| {
+                TensorData::new(d.convert::<f32>().try_to_vec::<f32>().expect("float weights"), dims.clone())
+            });
+        }
         let param = tensor.name.rsplit('.').next().unwrap_or_default().to_string();
         let module = ctx.module_type().unwrap_or_default();
         let perm: &[usize] = match (self.layout, module, param.as_str(), tensor.shape.len()) {
@@ -150,7 +181,7 @@ pub fn export<M: ModuleSnapshot>(
 ) -> Result<()> {
     let mut store = SafetensorsStore::from_bytes(None)
         .remap(names.remapper(true))
-        .with_to_adapter(Relayout { layout: names.layout, to_original: true });
+        .with_to_adapter(Relayout::new(model, names, true));
     for (k, v) in metadata {
         store = store.metadata(k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
     }
@@ -213,7 +244,7 @@ pub fn import<M: ModuleSnapshot>(mut model: M, names: &OriginalNames, path: &Pat
             None => return Err(bad(format!("`{}` is not a tensor of this model", t.name))),
         }
     }
-    let adapter = Relayout { layout: names.layout, to_original: false };
+    let adapter = Relayout::new(&model, names, false);
     let result = model.apply(known, None, Some(Box::new(adapter)), false);
     let missing: Vec<_> = result.missing.iter().map(|(p, _)| original(names, p)).collect();
     let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();

@@ -211,8 +211,34 @@ fn the_seed_command_trains_evaluates_and_resumes() {
     let more = [words.clone(), vec!["train_itr=6".into()]].concat();
     let o = gestalt(&args("train", &more, &["--out", run.to_str().unwrap(), "--quiet", "--resume"]));
     assert!(o.status.success(), "{}", stderr(&o));
-    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    assert!(metrics.contains(r#""step":6"#), "{metrics}");
+    // … exactly as six steps in one go.
+    let straight = dir.join("straight");
+    let o = gestalt(&args("train", &more, &["--out", straight.to_str().unwrap(), "--quiet"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let at_six = |run: &Path| {
+        let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        let mut rows: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|j| j["step"] == 6)
+            .collect();
+        rows.iter_mut().for_each(|j| _ = j.as_object_mut().unwrap().remove("elapsed_s"));
+        rows
+    };
+    let (resumed, once) = (at_six(&run), at_six(&straight));
+    assert!(!resumed.is_empty() && resumed == once, "{resumed:?} vs {once:?}");
+    // The export under the original names scores as the checkpoint it came from.
+    let o = gestalt(&["export", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let score = |net: &Path| {
+        let w = [words.clone(), vec![format!("net_path={}", net.display())]].concat();
+        let o = gestalt(&args("evaluate", &w, &["--quiet", "--out", dir.join("eval2").to_str().unwrap()]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut j = last_json(&o);
+        j.as_object_mut().unwrap().remove("checkpoint");
+        j
+    };
+    assert_eq!(score(&run.join("checkpoints/best")), score(&run.join("weights.safetensors")));
     // An unknown flag and a bad value: one line, exit 2, nothing written.
     for bad in ["batchsize=4", "disc_prior_type=poisson"] {
         let w = [words.clone(), vec![bad.to_string()]].concat();

@@ -46,7 +46,8 @@ pub enum Command {
     /// Redraw a run's pictures (DIR/viz/) from its config and best checkpoint.
     Viz(VizArgs),
     /// Write a run's best weights under the original code's names (PyTorch state_dict names
-    /// for EMORL, TensorFlow variable names for the N-EM family), the config as metadata.
+    /// for EMORL, TensorFlow variable names for the N-EM family and SQAIR), the config as
+    /// metadata.
     Export(ExportArgs),
 }
 

@@ -331,8 +331,8 @@ impl Family for Sqair {
         self.build_model(device)
     }
 
-    fn original_names(&self, _model: &SqairNet) -> Result<crate::weights::OriginalNames> {
-        Err(Error::usage("SQAIR weights do not export under the original's TensorFlow names yet"))
+    fn original_names(&self, model: &SqairNet) -> Result<crate::weights::OriginalNames> {
+        super::names::original_names(model)
     }
 
     /// An "epoch" is `log_itr` steps of batches drawn at random with replacement, as the

@@ -4,6 +4,7 @@ pub mod config;
 pub mod dist;
 pub mod family;
 pub mod model;
+pub mod names;
 pub mod nets;
 pub mod seq;
 pub mod stn;

@@ -104,46 +104,56 @@ impl VanillaRnn {
     }
 }
 
-/// Sonnet's `GRU`: z = σ(x W_z + h U_z + b_z), r = σ(x W_r + h U_r + b_r),
-/// h̃ = tanh(x W_h + (r ⊙ h) U_h + b_h), h' = (1 − z) ⊙ h + z ⊙ h̃.
+/// Sonnet's `GRU`, with its nine variables: z = σ(x W_z + h U_z + b_z),
+/// r = σ(x W_r + h U_r + b_r), h̃ = tanh(x W_h + (r ⊙ h) U_h + b_h), h' = (1 − z) ⊙ h + z ⊙ h̃.
 #[derive(Module, Debug)]
 pub struct Gru {
-    /// Input weights of the three gates side by side [d_in, 3H] (z, r, h̃), with their biases.
-    pub input: Dense,
-    /// Hidden weights of z and r [H, 2H].
-    pub hidden_zr: Dense,
-    /// Hidden weights of h̃ [H, H].
-    pub hidden_h: Dense,
+    pub wz: Param<Tensor<2>>,
+    pub uz: Param<Tensor<2>>,
+    pub bz: Param<Tensor<1>>,
+    pub wr: Param<Tensor<2>>,
+    pub ur: Param<Tensor<2>>,
+    pub br: Param<Tensor<1>>,
+    pub wh: Param<Tensor<2>>,
+    pub uh: Param<Tensor<2>>,
+    pub bh: Param<Tensor<1>>,
     pub initial: Param<Tensor<2>>,
 }
 
 impl Gru {
-    /// Sonnet's GRU creates every gate's matrix and bias with `tf.get_variable` and no
-    /// initialiser: Glorot-uniform per gate matrix (fans d_in, H and H, H), biases U(±√(3/H)).
+    /// Sonnet creates every variable with `tf.get_variable` and no initialiser: Glorot-uniform,
+    /// which for a bias [H] is U(±√(3/H)).
     pub fn new(d_in: usize, hidden: usize, device: &Device) -> Self {
-        let glorot = |rows: usize, gates: usize| {
-            Initializer::XavierUniform { gain: 1.0 }.init_with([rows, gates * hidden], Some(rows), Some(hidden), device)
+        let w = |rows: usize| {
+            Initializer::XavierUniform { gain: 1.0 }.init_with([rows, hidden], Some(rows), Some(hidden), device)
         };
         let bound = (3.0 / hidden as f64).sqrt();
+        let b = || Initializer::Uniform { min: -bound, max: bound }.init([hidden], device);
         Gru {
-            input: Dense {
-                weight: glorot(d_in, 3),
-                bias: Some(Initializer::Uniform { min: -bound, max: bound }.init([3 * hidden], device)),
-            },
-            hidden_zr: Dense { weight: glorot(hidden, 2), bias: None },
-            hidden_h: Dense { weight: glorot(hidden, 1), bias: None },
+            wz: w(d_in),
+            uz: w(hidden),
+            bz: b(),
+            wr: w(d_in),
+            ur: w(hidden),
+            br: b(),
+            wh: w(d_in),
+            uh: w(hidden),
+            bh: b(),
             initial: Initializer::Zeros.init([1, hidden], device),
         }
     }
 
+    /// One matmul for the three input terms and one for z's and r's hidden terms.
     pub fn forward(&self, x: Tensor<2>, h: Tensor<2>) -> Tensor<2> {
         let [n, hidden] = h.dims();
-        let xs = self.input.forward(x);
+        let w = Tensor::cat(vec![self.wz.val(), self.wr.val(), self.wh.val()], 1);
+        let b = Tensor::cat(vec![self.bz.val(), self.br.val(), self.bh.val()], 0);
+        let xs = x.matmul(w) + b.unsqueeze();
         let gate = |i: usize| xs.clone().slice([0..n, i * hidden..(i + 1) * hidden]);
-        let zr = self.hidden_zr.forward(h.clone());
+        let zr = h.clone().matmul(Tensor::cat(vec![self.uz.val(), self.ur.val()], 1));
         let z = sigmoid(gate(0) + zr.clone().slice([0..n, 0..hidden]));
         let r = sigmoid(gate(1) + zr.slice([0..n, hidden..2 * hidden]));
-        let candidate = (gate(2) + self.hidden_h.forward(r * h.clone())).tanh();
+        let candidate = (gate(2) + (r * h.clone()).matmul(self.uh.val())).tanh();
         h.clone() + z * (candidate - h)
     }
 
@@ -192,9 +202,11 @@ mod tests {
     fn a_gru_step_by_hand() {
         let dev = Device::flex();
         let mut g = Gru::new(1, 1, &dev);
-        set(&mut g.input, &[1.0, -1.0, 0.5], Some(&[0.0, 0.5, 0.1]));
-        set(&mut g.hidden_zr, &[0.3, 2.0], None);
-        set(&mut g.hidden_h, &[-1.0], None);
+        let p1 = |v: f32| Param::from_tensor(Tensor::<1>::from_floats([v], &dev));
+        let p2 = |v: f32| Param::from_tensor(Tensor::<1>::from_floats([v], &dev).reshape([1, 1]));
+        (g.wz, g.wr, g.wh) = (p2(1.0), p2(-1.0), p2(0.5));
+        (g.bz, g.br, g.bh) = (p1(0.0), p1(0.5), p1(0.1));
+        (g.uz, g.ur, g.uh) = (p2(0.3), p2(2.0), p2(-1.0));
         let (x, h) = (0.8f64, 0.4f64);
         let s = |v: f64| 1.0 / (1.0 + (-v).exp());
         let z = s(x + 0.3 * h);
