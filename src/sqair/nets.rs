@@ -143,17 +143,13 @@ impl Gru {
         }
     }
 
-    /// One matmul for the three input terms and one for z's and r's hidden terms.
     pub fn forward(&self, x: Tensor<2>, h: Tensor<2>) -> Tensor<2> {
-        let [n, hidden] = h.dims();
-        let w = Tensor::cat(vec![self.wz.val(), self.wr.val(), self.wh.val()], 1);
-        let b = Tensor::cat(vec![self.bz.val(), self.br.val(), self.bh.val()], 0);
-        let xs = x.matmul(w) + b.unsqueeze();
-        let gate = |i: usize| xs.clone().slice([0..n, i * hidden..(i + 1) * hidden]);
-        let zr = h.clone().matmul(Tensor::cat(vec![self.uz.val(), self.ur.val()], 1));
-        let z = sigmoid(gate(0) + zr.clone().slice([0..n, 0..hidden]));
-        let r = sigmoid(gate(1) + zr.slice([0..n, hidden..2 * hidden]));
-        let candidate = (gate(2) + (r * h.clone()).matmul(self.uh.val())).tanh();
+        let affine = |w: &Param<Tensor<2>>, u: &Param<Tensor<2>>, b: &Param<Tensor<1>>, h: Tensor<2>| {
+            x.clone().matmul(w.val()) + h.matmul(u.val()) + b.val().unsqueeze()
+        };
+        let z = sigmoid(affine(&self.wz, &self.uz, &self.bz, h.clone()));
+        let r = sigmoid(affine(&self.wr, &self.ur, &self.br, h.clone()));
+        let candidate = affine(&self.wh, &self.uh, &self.bh, r * h.clone()).tanh();
         h.clone() + z * (candidate - h)
     }
 
