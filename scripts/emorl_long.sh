@@ -12,12 +12,7 @@ run="results/emorl_tetrominoes/long"
 g="${GESTALT_BIN:-./target/release/gestalt}"
 [ -n "${GESTALT_BIN:-}" ] || cargo build --release -q
 words=(train/tetrominoes/EMORL training.checkpoint_freq=50 training.validation_images=64)
-resume=(); [ -f "$run/checkpoints/last" ] && resume=(--resume)
-mkdir -p "$run"
-start=$(date +%s)
-timeout --signal=INT "$secs" nice -n 19 "$g" train with "${words[@]}" --devices "$devices" --out "$run" \
-  "${resume[@]}" --quiet > /dev/null || [ $? -eq 124 ]
-end=$(date +%s)
+source scripts/train_stage.sh
+train_stage "$g" "$run" "$secs" "$devices" "${words[@]}"
 find "$run/checkpoints" -type f ! -name last -delete
-echo "$(date -u +%FT%TZ) stage of $((end - start)) s, ${resume[*]:-fresh}, devices $devices, $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >> "$run/stages.txt"
 tail -n 1 "$run/stages.txt"

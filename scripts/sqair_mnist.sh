@@ -13,14 +13,8 @@ g="${GESTALT_BIN:-./target/release/gestalt}"
 [ -n "${GESTALT_BIN:-}" ] || cargo build --release -q
 [ -f data/mnist/train-images.idx3-ubyte ] || bash scripts/fetch_mnist.sh data/mnist
 words=(train/multi_mnist/SQAIR log_itr=250 save_itr=250 fig_itr=250 report_loss_every=50 eval_size_fraction=0.0256)
-resume=(); [ -f "$run/checkpoints/last" ] && resume=(--resume)
-mkdir -p "$run"
-start=$(date +%s)
-timeout --signal=INT "$secs" nice -n 19 "$g" train with "${words[@]}" --devices "$devices" --out "$run" \
-  "${resume[@]}" --quiet > /dev/null || [ $? -eq 124 ]
-end=$(date +%s)
-step=$(sed -n 's/.*"step":\([0-9]*\).*/\1/p' "$run/metrics.jsonl" | tail -n 1)
-echo "$(date -u +%FT%TZ) stage of $((end - start)) s to step $step, ${resume[*]:-fresh}, devices $devices, $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >> "$run/stages.txt"
+source scripts/train_stage.sh
+train_stage "$g" "$run" "$secs" "$devices" "${words[@]}"
 ckpt="$run/checkpoints/last"
 nice -n 19 "$g" evaluate with "${words[@]}" eval_size_fraction=0.1 net_path="$ckpt" --devices "$devices" --out "$run/eval10" \
   | tail -n 1 > "$run/eval_10_frames.json"
