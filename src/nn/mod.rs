@@ -1,6 +1,7 @@
 //! Neural building blocks shared by the model families, with TensorFlow's conventions:
 //! Glorot-uniform weights, zero biases, layer norm over every non-batch axis.
 pub mod conv;
+pub mod direct_conv;
 
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
