@@ -5,22 +5,42 @@
 //! Maps are [N, C, H, W]; every function here assumes `is_x86_feature_detected!("avx512f")`.
 use rayon::prelude::*;
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Output channels per register block.
 pub const OB: usize = 32;
 /// Output pixels per register block: 14 × 2 accumulators of 32 registers.
 const PIX: usize = 14;
 
+/// A vector of `len` values that `fill` writes, each of them, without a zeroing pass first.
+fn filled(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: every caller's `fill` writes all `len` elements (see each call).
+    unsafe { v.set_len(len) };
+    v
+}
+
 /// Zero padding [top, bottom, left, right] around every map: [N, C, H + t + b, W + l + r].
 pub fn pad(x: &[f32], [n, c, h, w]: [usize; 4], [t, b, l, r]: [usize; 4]) -> Vec<f32> {
     let (hp, wp) = (h + t + b, w + l + r);
-    let mut out = vec![0f32; n * c * hp * wp];
-    out.par_chunks_mut(hp * wp).zip(x.par_chunks(h * w)).for_each(|(o, i)| {
-        for y in 0..h {
-            o[(y + t) * wp + l..][..w].copy_from_slice(&i[y * w..][..w]);
-        }
-    });
-    out
+    let zero = MaybeUninit::new(0.0);
+    // Every row of every map: a border row of zeros, or zeros, the input row, zeros.
+    filled(n * c * hp * wp, |out| {
+        out.par_chunks_mut(hp * wp).zip(x.par_chunks(h * w)).for_each(|(o, i)| {
+            for (y, row) in o.chunks_mut(wp).enumerate() {
+                if y < t || y >= t + h {
+                    row.fill(zero);
+                    continue;
+                }
+                row[..l].fill(zero);
+                row[l + w..].fill(zero);
+                for (d, &s) in row[l..l + w].iter_mut().zip(&i[(y - t) * w..][..w]) {
+                    d.write(s);
+                }
+            }
+        })
+    })
 }
 
 /// Weights [O, C, k, k] as [C, k, k, O'] with O' the output channels rounded up to 32 (zeros);
@@ -61,13 +81,14 @@ pub fn conv(
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
     let (ho, wo) = (hp + 1 - k, wp + 1 - k);
-    let mut y = vec![0f32; n * o * ho * wo];
     let g = Geom { c, hp, wp, k, o, cp, ho, wo };
-    y.par_chunks_mut(o * ho * wo).zip(xp.par_chunks(c * hp * wp)).for_each(|(yb, xb)| {
-        // SAFETY: the caller checked AVX-512F; the geometry bounds every pointer (see `block`).
-        unsafe { conv_image(xb, wt, bias, &g, yb) }
-    });
-    y
+    // The blocks of `conv_image` cover every (channel, row, column) of every image once.
+    filled(n * o * ho * wo, |y| {
+        y.par_chunks_mut(o * ho * wo).zip(xp.par_chunks(c * hp * wp)).for_each(|(yb, xb)| {
+            // SAFETY: the caller checked AVX-512F; the geometry bounds every pointer (`block`).
+            unsafe { conv_image(xb, wt, bias, &g, yb) }
+        })
+    })
 }
 
 struct Geom {
@@ -82,7 +103,7 @@ struct Geom {
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn conv_image(xb: &[f32], wt: &[f32], bias: Option<&[f32]>, g: &Geom, yb: &mut [f32]) {
+unsafe fn conv_image(xb: &[f32], wt: &[f32], bias: Option<&[f32]>, g: &Geom, yb: &mut [MaybeUninit<f32>]) {
     macro_rules! tail {
         ($ob:expr, $i:expr, $j:expr, $rest:expr; $($w:literal)*) => {
             match $rest { $($w => unsafe { block::<$w>(xb, wt, bias, g, $ob, $i, $j, yb) },)* _ => unreachable!() }
@@ -113,7 +134,7 @@ unsafe fn block<const W: usize>(
     ob: usize,
     i: usize,
     j: usize,
-    yb: &mut [f32],
+    yb: &mut [MaybeUninit<f32>],
 ) {
     debug_assert!(xb.len() >= g.c * g.hp * g.wp && wt.len() >= g.c * g.k * g.k * g.cp);
     // SAFETY: rows i..i+k and columns j..j+W−1+k of every channel lie inside the padded map
@@ -144,7 +165,7 @@ unsafe fn block<const W: usize>(
             for (q, &v) in lanes[..valid].iter().enumerate() {
                 let oc = ob * OB + q;
                 let b = bias.map_or(0.0, |b| b[oc]);
-                *yb.get_unchecked_mut((oc * g.ho + i) * g.wo + j + p) = v + b;
+                yb.get_unchecked_mut((oc * g.ho + i) * g.wo + j + p).write(v + b);
             }
         }
     }

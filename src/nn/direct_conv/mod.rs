@@ -92,6 +92,21 @@ mod imp {
         FloatTensor::<Flex>::from_data(TensorData::new(v, shape))
     }
 
+    /// The convolution, and the padded input that its weight gradient reads again.
+    fn forward(
+        x: &FloatTensor<Flex>,
+        weight: &FloatTensor<Flex>,
+        bias: &FloatTensor<Flex>,
+        padding: Padding,
+    ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+        let ([n, c, h, w], [o, _, k, _]) = (dims(x), dims(weight));
+        let xp = kernels::pad(slice(&contiguous(x)), [n, c, h, w], padding);
+        let (hp, wp) = (h + padding[0] + padding[1], w + padding[2] + padding[3]);
+        let (wt, cp) = kernels::pack(slice(&contiguous(weight)), [o, c, k, k], false);
+        let y = kernels::conv(&xp, [n, c, hp, wp], &wt, k, o, cp, Some(slice(&contiguous(bias))));
+        (tensor(y, vec![n, o, hp + 1 - k, wp + 1 - k]), tensor(xp, vec![n, c, hp, wp]))
+    }
+
     impl DirectConv for Flex {
         fn direct_conv2d(
             x: FloatTensor<Self>,
@@ -99,12 +114,7 @@ mod imp {
             bias: FloatTensor<Self>,
             padding: Padding,
         ) -> FloatTensor<Self> {
-            let ([n, c, h, w], [o, _, k, _]) = (dims(&x), dims(&weight));
-            let xp = kernels::pad(slice(&contiguous(&x)), [n, c, h, w], padding);
-            let (hp, wp) = (h + padding[0] + padding[1], w + padding[2] + padding[3]);
-            let (wt, cp) = kernels::pack(slice(&contiguous(&weight)), [o, c, k, k], false);
-            let y = kernels::conv(&xp, [n, c, hp, wp], &wt, k, o, cp, Some(slice(&contiguous(&bias))));
-            tensor(y, vec![n, o, hp + 1 - k, wp + 1 - k])
+            forward(&x, &weight, &bias, padding).0
         }
     }
 
@@ -113,16 +123,16 @@ mod imp {
     struct DirectConvBackward;
 
     impl Backward<Flex, 3> for DirectConvBackward {
-        type State = (NodeId, NodeId, Padding);
+        /// The padded input, the weight's node and the padding.
+        type State = (FloatTensor<Flex>, NodeId, Padding);
 
         fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
             let [node_x, node_w, node_b] = ops.parents;
             let grad = grads.consume::<Flex>(&ops.node);
-            let (x_id, w_id, [t, b, l, r]) = ops.state;
-            let x = checkpointer.retrieve_node_output::<FloatTensor<Flex>>(x_id);
+            let (xp, w_id, [t, b, l, r]) = ops.state;
             let weight = checkpointer.retrieve_node_output::<FloatTensor<Flex>>(w_id);
-            let ([n, c, h, w], [o, _, k, _]) = (dims(&x), dims(&weight));
-            let (ho, wo) = (h + t + b + 1 - k, w + l + r + 1 - k);
+            let ([n, c, hp, wp], [o, _, k, _]) = (dims(&xp), dims(&weight));
+            let (h, w, ho, wo) = (hp - t - b, wp - l - r, hp + 1 - k, wp + 1 - k);
             let g = contiguous(&grad);
             let g = slice(&g);
             if let Some(node) = node_x {
@@ -136,9 +146,8 @@ mod imp {
                 grads.register::<Flex>(node.id, tensor(dx, vec![n, c, h, w]));
             }
             if let Some(node) = node_w {
-                let xp = kernels::pad(slice(&contiguous(&x)), [n, c, h, w], [t, b, l, r]);
                 let (gl, op) = kernels::channels_last(g, [n, o, ho, wo]);
-                let dw = kernels::weight_grad(&xp, [n, c, h + t + b, w + l + r], &gl, o, op, k);
+                let dw = kernels::weight_grad(slice(&xp), [n, c, hp, wp], &gl, o, op, k);
                 grads.register::<Flex>(node.id, tensor(dw, vec![o, c, k, k]));
             }
             if let Some(node) = node_b {
@@ -154,15 +163,13 @@ mod imp {
             bias: FloatTensor<Self>,
             padding: Padding,
         ) -> FloatTensor<Self> {
-            let forward = |x: &FloatTensor<Self>, w: &FloatTensor<Self>, b: &FloatTensor<Self>| {
-                Flex::direct_conv2d(x.primitive().clone(), w.primitive().clone(), b.primitive().clone(), padding)
-            };
+            let (y, xp) = forward(x.primitive(), weight.primitive(), bias.primitive(), padding);
             match DirectConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
                 OpsKind::Tracked(mut prep) => {
-                    let state = (prep.checkpoint(&x), prep.checkpoint(&weight), padding);
-                    prep.finish(state, forward(&x, &weight, &bias))
+                    let state = (xp, prep.checkpoint(&weight), padding);
+                    prep.finish(state, y)
                 }
-                OpsKind::UnTracked(prep) => prep.finish(forward(&x, &weight, &bias)),
+                OpsKind::UnTracked(prep) => prep.finish(y),
             }
         }
     }
