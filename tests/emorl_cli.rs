@@ -123,14 +123,39 @@ fn emorl_trains_checkpoints_resumes_exactly_and_evaluates() {
     assert_eq!(last_json(&o)["pictures"].as_array().map(Vec::len), Some(2));
     let (w, h) = gestalt::viz::png_size(&a.join("eval/sample_viz/sample_1.png")).unwrap();
     assert!(w > 500 && h > 200, "a row per step (2 layers + 1 refinement), {w}×{h}");
+
+    // A latent traversal of slot 1: the image, then a row per dimension, 8 steps across.
+    words[2] = "test/tetrominoes/disentanglement/EMORL_viz";
+    words.push("test.disentangle_slot=1");
+    let o = gestalt(&words);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = last_json(&o);
+    assert_eq!((v["slot"].as_u64(), v["z_range"].as_array().map(Vec::len)), (Some(1), Some(8)));
+    let (w, h) = gestalt::viz::png_size(&a.join("eval/slot_1_disentanglement.png")).unwrap();
+    assert!(w > 8 * 35 * 2 && h > 9 * 35 * 2, "9 rows of 8 steps (35 px at ×2), {w}×{h}");
+    // GIFs of the most active dimensions (all 8 here), one per slot and dimension.
+    words[2] = "test/tetrominoes/make_gifs/EMORL";
+    let o = gestalt(&words);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = last_json(&o);
+    let (dims, mean) = (v["dims"].as_array().unwrap(), v["activeness_mean"].as_array().unwrap());
+    assert_eq!((dims.len(), v["gifs"].as_array().map(Vec::len)), (8, Some(24)));
+    let act = |i: usize| mean[dims[i].as_u64().unwrap() as usize].as_f64().unwrap();
+    assert!((1..8).all(|i| act(i - 1) >= act(i)), "most active first: {dims:?} {mean:?}");
+    let gif = std::fs::read(a.join("eval/make_gifs/slot_2_row_7.gif")).unwrap();
+    assert!(gif.starts_with(b"GIF89a"));
     std::fs::remove_dir_all(&data).ok();
 }
 
 #[test]
 fn emorl_bad_input_is_one_line() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["train", "with", "train/tetrominoes/EMORL", "Net.image_likelihood=Poisson"], "image_likelihood"),
         (&["evaluate", "with", "test/tetrominoes/ARI_MSE_KL/EMORL", "test.eval_type=FID"], "eval_type"),
+        (
+            &["evaluate", "with", "test/tetrominoes/disentanglement/EMORL_viz", "test.disentangle_slot=4"],
+            "disentangle_slot",
+        ),
         (&["evaluate", "with", "test/tetrominoes/ARI_MSE_KL/EMORL"], "net_path"),
         (&["train", "with", "train/clevr6/EMORL", "dataset.data_path=/nonexistent"], "does not exist"),
     ];

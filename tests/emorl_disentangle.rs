@@ -1,7 +1,7 @@
 //! EMORL's latent range and activeness against a direct computation: the range is the min and
 //! max of the final posterior's samples, and each activeness entry is the unbiased variance, over
 //! six evenly spaced values of one slot's dimension, of the decoded composite, pixel-averaged —
-//! recomputed here one decode at a time in f64.
+//! recomputed here one decode at a time in f64; likewise each frame of a latent traversal.
 mod common;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -77,6 +77,23 @@ fn latent_range_and_activeness_by_hand() {
             assert!(var > 1e-6, "the sweep changes the image: {var}");
             let tol = 1e-3 * var;
             assert!((act[i][j] - var).abs() <= tol, "image {i} dimension {j}: {} vs {var}", act[i][j]);
+        }
+    }
+
+    // The traversal of image 0's slot 1 along dimensions 3 and 0: frame s decodes z with that
+    // entry set to value s of 8 evenly spaced over the range.
+    let rows = emorl.traversal(&model, &split, &range, 1, &[3, 0], &d);
+    assert_eq!((rows.len(), rows[0].len(), rows[0][0].len()), (2, 8, 3 * 35 * 35));
+    for (r, j) in [(0, 3), (1, 0)] {
+        for s in [0, 5, 7] {
+            let mut zi: Vec<f64> = z[..k * zd].to_vec();
+            zi[zd + j] = range[j][0] + (range[j][1] - range[j][0]) * s as f64 / 7.0;
+            let zt =
+                Tensor::<2>::from_data(TensorData::new(zi.iter().map(|&v| v as f32).collect::<Vec<_>>(), [k, zd]), &d);
+            let (rgb, log_masks) = model.decoder.forward(zt, k, [35, 35]);
+            let want = host((rgb * log_masks.exp()).sum_dim(1));
+            let err = want.iter().zip(&rows[r][s]).map(|(a, &b)| (a - f64::from(b)).abs()).fold(0.0, f64::max);
+            assert!(err < 1e-4, "dimension {j}, step {s}: max difference {err}");
         }
     }
 }

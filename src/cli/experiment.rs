@@ -159,13 +159,15 @@ impl Experiment for Emorl {
                     Map::from_iter([("split".into(), json!("test")), ("pictures".into(), json!(paths))]),
                 ))
             }
-            kind @ ("disentanglement_preprocessing" | "activeness") => {
-                use crate::emorl::disentangle::{read_range, write_range};
-                let split = self.test_split(t.num_images_to_process)?;
+            kind @ ("disentanglement_preprocessing" | "activeness" | "disentanglement_viz" | "make_gifs") => {
+                use crate::emorl::disentangle::{GIF_DIMS, IMAGES, read_range, write_range};
+                let split = self.test_split(t.num_images_to_process.max(IMAGES))?;
                 let path = out.join("eval").join("z_range.txt");
-                // Activeness reads the preprocessing's range, or computes it when it is missing.
+                // The preprocessing (and make_gifs, as the original) computes the range; the
+                // others read it, or compute it when it is missing.
+                let fresh = matches!(kind, "disentanglement_preprocessing" | "make_gifs");
                 let range = match read_range(&path)? {
-                    Some(r) if kind == "activeness" => r,
+                    Some(r) if !fresh => r,
                     _ => {
                         let r = self.latent_range(model, &split, &devices[0]);
                         write_range(&path, &r)?;
@@ -177,12 +179,47 @@ impl Experiment for Emorl {
                     ("z_range".to_string(), json!(range)),
                     ("z_range_file".to_string(), json!(path)),
                 ]);
-                if kind == "activeness" {
-                    let a = self.activeness(model, &split, &range, &devices[0])?;
-                    let d = range.len();
-                    let mean: Vec<f64> = (0..d).map(|j| a.iter().map(|v| v[j]).sum::<f64>() / a.len() as f64).collect();
-                    m.insert("activeness_mean".into(), json!(mean));
-                    m.insert("activeness".into(), json!(a));
+                let (k, [_, h, w]) = (self.cfg.net.K, self.cfg.net.input_size);
+                match kind {
+                    "activeness" | "make_gifs" => {
+                        let a = self.activeness(model, &split, &range, &devices[0])?;
+                        let mean: Vec<f64> =
+                            (0..range.len()).map(|j| a.iter().map(|v| v[j]).sum::<f64>() / a.len() as f64).collect();
+                        if kind == "make_gifs" {
+                            // The most active dimensions first; one GIF per slot and dimension.
+                            let mut top: Vec<usize> = (0..mean.len()).collect();
+                            top.sort_by(|&i, &j| mean[j].total_cmp(&mean[i]));
+                            top.truncate(GIF_DIMS);
+                            let dir = out.join("eval").join("make_gifs");
+                            let mut gifs = Vec::new();
+                            for slot in 0..k {
+                                let rows = self.traversal(model, &split, &range, slot, &top, &devices[0]);
+                                for (r, frames) in rows.iter().enumerate() {
+                                    let frames: Vec<_> =
+                                        frames.iter().map(|f| crate::emorl::viz::traversal_frame(f, h, w)).collect();
+                                    let gif = dir.join(format!("slot_{slot}_row_{r}.gif"));
+                                    crate::viz::save_gif(&gif, &frames, 250)?;
+                                    gifs.push(gif);
+                                }
+                            }
+                            m.insert("dims".into(), json!(top));
+                            m.insert("gifs".into(), json!(gifs));
+                        } else {
+                            m.insert("activeness".into(), json!(a));
+                        }
+                        m.insert("activeness_mean".into(), json!(mean));
+                    }
+                    "disentanglement_viz" => {
+                        let slot = t.disentangle_slot; // below K: checked with the config
+                        let dims: Vec<usize> = (0..range.len()).collect();
+                        let rows = self.traversal(model, &split, &range, slot, &dims, &devices[0]);
+                        let image: Vec<f32> = split.imgs[..h * w * 3].iter().map(|&v| f32::from(v) / 255.0).collect();
+                        let png = out.join("eval").join(format!("slot_{slot}_disentanglement.png"));
+                        crate::emorl::viz::draw_traversal(&image, &rows, &dims, h, w).save_png(&png)?;
+                        m.insert("slot".into(), json!(slot));
+                        m.insert("picture".into(), json!(png));
+                    }
+                    _ => {}
                 }
                 Ok((kind.to_string(), m))
             }

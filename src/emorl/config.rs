@@ -33,8 +33,11 @@ pub struct TestCfg {
     pub geco_beta_stepsize: f64,
     pub geco_ema_alpha: f64,
     pub geco_reconstruction_target: f64,
-    /// "ARI_MSE_KL" (FG-ARI, MSE, KL mean ± std) or "sample_viz" (pictures of each step).
+    /// "ARI_MSE_KL" (FG-ARI, MSE, KL mean ± std), "sample_viz" (pictures of each step),
+    /// "disentanglement_preprocessing", "activeness", "disentanglement_viz" or "make_gifs".
     pub eval_type: String,
+    /// The slot whose dimensions `disentanglement_viz` traverses.
+    pub disentangle_slot: usize,
     /// The split of the test file.
     pub mode: String,
     pub model: String,

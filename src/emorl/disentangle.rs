@@ -1,6 +1,7 @@
 //! EMORL's disentanglement evaluations (reference §6, `eval.py`): the latent range of the final
-//! posterior (`disentanglement_preprocessing`, `z_range.txt`) and each dimension's activeness —
-//! how much the composite image changes when one slot's dimension sweeps that range.
+//! posterior (`disentanglement_preprocessing`, `z_range.txt`), each dimension's activeness —
+//! how much the composite image changes when one slot's dimension sweeps that range — and the
+//! latent traversals that `disentanglement_viz` draws and `make_gifs` animates.
 use super::Emorl;
 use super::model::EmorlNet;
 use crate::data::emorl::{EmorlSplit, gather};
@@ -16,6 +17,15 @@ use std::path::Path;
 pub const IMAGES: usize = 100;
 /// Points of the sweep over a dimension's range in `activeness`.
 const SWEEP: usize = 6;
+/// Frames of a latent traversal (`disentanglement_viz`, `make_gifs`).
+pub const TRAVERSAL_STEPS: usize = 8;
+/// Dimensions `make_gifs` animates: the most active ones.
+pub const GIF_DIMS: usize = 10;
+
+/// `n` evenly spaced values from lo to hi.
+fn linspace([lo, hi]: [f64; 2], n: usize) -> Vec<f64> {
+    (0..n).map(|s| lo + (hi - lo) * s as f64 / (n - 1) as f64).collect()
+}
 
 impl Emorl {
     /// The final posterior's sample z [n·K, D] of the first `n` images (test-time refinement).
@@ -59,30 +69,58 @@ impl Emorl {
         }
         let n = IMAGES.min(split.n);
         let z = self.final_z(model, split, n, device).reshape([n, k * d]);
-        let [_, h, w] = self.cfg.net.input_size;
-        let variants = d * SWEEP;
+        let dims: Vec<usize> = (0..d).collect();
+        let values: Vec<Vec<f64>> = range.iter().map(|&r| linspace(r, SWEEP)).collect();
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
-            let slot = self.activeness_slot(i);
-            // Row (j, s) of the sweep: image i's slots with z[slot, j] = value s of j's range.
-            let mut set = vec![0f32; variants * k * d];
-            let mut keep = vec![1f32; variants * k * d];
-            for (j, &[lo, hi]) in range.iter().enumerate() {
-                for s in 0..SWEEP {
-                    let at = ((j * SWEEP + s) * k + slot) * d + j;
-                    set[at] = (lo + (hi - lo) * s as f64 / (SWEEP - 1) as f64) as f32;
-                    keep[at] = 0.0;
-                }
-            }
-            let t = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [variants, k * d]), device);
-            let zi = z.clone().slice([i..i + 1]).expand([variants, k * d]) * t(keep) + t(set);
-            let (rgb, log_masks) = model.decoder.forward(zi.reshape([variants * k, d]), k, [h, w]);
-            let composite = (rgb * log_masks.exp()).sum_dim(1).reshape([d, SWEEP, 3 * h * w]);
+            let composite = self.sweep(model, z.clone().slice([i..i + 1]), self.activeness_slot(i), &dims, &values);
             let mean = composite.clone().mean_dim(1);
             let var = (composite - mean).square().sum_dim(1) / (SWEEP - 1) as f64;
             out.push(host(var.mean_dim(2).reshape([d])));
         }
         Ok(out)
+    }
+
+    /// The composites Σ_k m_k rgb_k [dims, values, 3·H·W] of one image's slots z [1, K·D] with
+    /// z[slot, dims[i]] set to each of `values[i]` in turn: all of them decoded as one batch.
+    fn sweep(&self, model: &EmorlNet, z: Tensor<2>, slot: usize, dims: &[usize], values: &[Vec<f64>]) -> Tensor<3> {
+        let (k, d, steps) = (self.cfg.net.K, self.cfg.net.z_size, values[0].len());
+        let [_, h, w] = self.cfg.net.input_size;
+        let variants = dims.len() * steps;
+        let mut set = vec![0f32; variants * k * d];
+        let mut keep = vec![1f32; variants * k * d];
+        for (i, (&j, vals)) in dims.iter().zip(values).enumerate() {
+            for (s, &v) in vals.iter().enumerate() {
+                let at = ((i * steps + s) * k + slot) * d + j;
+                set[at] = v as f32;
+                keep[at] = 0.0;
+            }
+        }
+        let device = z.device();
+        let t = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [variants, k * d]), &device);
+        let zs = z.expand([variants, k * d]) * t(keep) + t(set);
+        let (rgb, log_masks) = model.decoder.forward(zs.reshape([variants * k, d]), k, [h, w]);
+        (rgb * log_masks.exp()).sum_dim(1).reshape([dims.len(), steps, 3 * h * w])
+    }
+
+    /// Latent traversals of the first test image: for each of `dims`, the composites [3·H·W] of
+    /// `TRAVERSAL_STEPS` evenly spaced values of its range in `slot` (the other slots and
+    /// dimensions as inferred), [dims][steps]. The original traverses a range centred on
+    /// (max − min)/2, a bug (see the README's deviations); this is the range itself.
+    pub fn traversal(
+        &self,
+        model: &EmorlNet,
+        split: &EmorlSplit,
+        range: &[[f64; 2]],
+        slot: usize,
+        dims: &[usize],
+        device: &Device,
+    ) -> Vec<Vec<Vec<f32>>> {
+        let z = self.final_z(model, split, 1, device).reshape([1, self.cfg.net.K * self.cfg.net.z_size]);
+        let values: Vec<Vec<f64>> = dims.iter().map(|&j| linspace(range[j], TRAVERSAL_STEPS)).collect();
+        let c = self.sweep(model, z, slot, dims, &values).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let frame = c.len() / (dims.len() * TRAVERSAL_STEPS);
+        c.chunks(frame * TRAVERSAL_STEPS).map(|row| row.chunks(frame).map(<[f32]>::to_vec).collect()).collect()
     }
 }
 

@@ -65,12 +65,25 @@ impl Emorl {
                 cfg.net.image_likelihood
             )));
         }
-        let types = ["ARI_MSE_KL", "sample_viz", "disentanglement_preprocessing", "activeness"];
+        let types = [
+            "ARI_MSE_KL",
+            "sample_viz",
+            "disentanglement_preprocessing",
+            "activeness",
+            "disentanglement_viz",
+            "make_gifs",
+        ];
         if !types.contains(&cfg.test.eval_type.as_str()) {
             return Err(Error::usage(format!(
                 "unknown test.eval_type `{}` ({})",
                 cfg.test.eval_type,
                 types.join(", ")
+            )));
+        }
+        if cfg.test.disentangle_slot >= cfg.net.K {
+            return Err(Error::usage(format!(
+                "test.disentangle_slot is {}, but there are Net.K = {} slots",
+                cfg.test.disentangle_slot, cfg.net.K
             )));
         }
         Ok(Emorl { cfg, shape, geco: Mutex::new(None), train: OnceLock::new(), valid: OnceLock::new() })

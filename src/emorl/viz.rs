@@ -170,6 +170,33 @@ pub fn draw(s: &Sample) -> Canvas {
     c
 }
 
+/// A latent traversal (`disentanglement_viz`) as a grid: the test image, then a row per
+/// dimension (labelled z_j), one column per traversal step; frames are [3·H·W] channels-first.
+pub fn draw_traversal(image: &[f32], rows: &[Vec<Vec<f32>>], dims: &[usize], h: usize, w: usize) -> Canvas {
+    let sc = scale_of(h);
+    let (cell_w, cell_h, label_w) = (w as u32 * sc + PAD, h as u32 * sc + PAD, 50);
+    let steps = rows.first().map_or(0, Vec::len) as u32;
+    let mut c = Canvas::new(label_w + steps.max(1) * cell_w + PAD, (rows.len() as u32 + 1) * cell_h + PAD);
+    c.text(2, (cell_h / 2 - 8) as i32, 12.0, "image");
+    c.blit(label_w, PAD / 2, h, w, sc, Panel::Rgb(image));
+    for (r, (frames, j)) in rows.iter().zip(dims).enumerate() {
+        let y = (r as u32 + 1) * cell_h + PAD / 2;
+        c.text(2, (y + cell_h / 2 - 8) as i32, 12.0, &format!("z_{j}"));
+        for (s, f) in frames.iter().enumerate() {
+            c.blit(label_w + s as u32 * cell_w, y, h, w, sc, Panel::Rgb(&interleave(f)));
+        }
+    }
+    c
+}
+
+/// One traversal frame [3·H·W] channels-first as a GIF frame.
+pub fn traversal_frame(frame: &[f32], h: usize, w: usize) -> image::RgbImage {
+    let sc = scale_of(h);
+    let mut c = Canvas::new(w as u32 * sc + 2, h as u32 * sc + 2);
+    c.blit(1, 1, h, w, sc, Panel::Rgb(&interleave(frame)));
+    c.image().clone()
+}
+
 /// Panels side by side, for TensorBoard.
 fn strip(panels: &[Panel], h: usize, w: usize) -> Canvas {
     let sc = scale_of(h);
