@@ -82,7 +82,7 @@ fn latent_range_and_activeness_by_hand() {
 
     // The traversal of image 0's slot 1 along dimensions 3 and 0: frame s decodes z with that
     // entry set to value s of 8 evenly spaced over the range.
-    let rows = emorl.traversal(&model, &split, &range, 1, &[3, 0], &d);
+    let rows = emorl.traversal(&model, &split, &range, &[1], &[3, 0], &d).remove(0);
     assert_eq!((rows.len(), rows[0].len(), rows[0][0].len()), (2, 8, 3 * 35 * 35));
     for (r, j) in [(0, 3), (1, 0)] {
         for s in [0, 5, 7] {

@@ -192,8 +192,9 @@ impl Experiment for Emorl {
                             top.truncate(GIF_DIMS);
                             let dir = out.join("eval").join("make_gifs");
                             let mut gifs = Vec::new();
-                            for slot in 0..k {
-                                let rows = self.traversal(model, &split, &range, slot, &top, &devices[0]);
+                            let slots: Vec<usize> = (0..k).collect();
+                            let all = self.traversal(model, &split, &range, &slots, &top, &devices[0]);
+                            for (slot, rows) in all.iter().enumerate() {
                                 for (r, frames) in rows.iter().enumerate() {
                                     let frames: Vec<_> =
                                         frames.iter().map(|f| crate::emorl::viz::traversal_frame(f, h, w)).collect();
@@ -212,7 +213,7 @@ impl Experiment for Emorl {
                     "disentanglement_viz" => {
                         let slot = t.disentangle_slot; // below K: checked with the config
                         let dims: Vec<usize> = (0..range.len()).collect();
-                        let rows = self.traversal(model, &split, &range, slot, &dims, &devices[0]);
+                        let rows = self.traversal(model, &split, &range, &[slot], &dims, &devices[0]).remove(0);
                         let image: Vec<f32> = split.imgs[..h * w * 3].iter().map(|&v| f32::from(v) / 255.0).collect();
                         let png = out.join("eval").join(format!("slot_{slot}_disentanglement.png"));
                         crate::emorl::viz::draw_traversal(&image, &rows, &dims, h, w).save_png(&png)?;

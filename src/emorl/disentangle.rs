@@ -103,22 +103,35 @@ impl Emorl {
         (rgb * log_masks.exp()).sum_dim(1).reshape([dims.len(), steps, 3 * h * w])
     }
 
-    /// Latent traversals of the first test image: for each of `dims`, the composites [3·H·W] of
-    /// `TRAVERSAL_STEPS` evenly spaced values of its range in `slot` (the other slots and
-    /// dimensions as inferred), [dims][steps]. The original traverses a range centred on
-    /// (max − min)/2, a bug (see the README's deviations); this is the range itself.
+    /// Latent traversals of the first test image, inferred once: for each of `slots` and each of
+    /// `dims`, the composites [3·H·W] of `TRAVERSAL_STEPS` evenly spaced values of the
+    /// dimension's range in that slot (the other slots and dimensions as inferred),
+    /// [slots][dims][steps]. The original traverses a range centred on (max − min)/2, a bug
+    /// (see the README's deviations); this is the range itself.
     pub fn traversal(
         &self,
         model: &EmorlNet,
         split: &EmorlSplit,
         range: &[[f64; 2]],
-        slot: usize,
+        slots: &[usize],
         dims: &[usize],
         device: &Device,
-    ) -> Vec<Vec<Vec<f32>>> {
+    ) -> Vec<Vec<Vec<Vec<f32>>>> {
         let z = self.final_z(model, split, 1, device).reshape([1, self.cfg.net.K * self.cfg.net.z_size]);
         let values: Vec<Vec<f64>> = dims.iter().map(|&j| linspace(range[j], TRAVERSAL_STEPS)).collect();
-        let c = self.sweep(model, z, slot, dims, &values).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        slots.iter().map(|&slot| self.frames(model, z.clone(), slot, dims, &values)).collect()
+    }
+
+    /// One slot's sweep on the host as [dims][steps] frames.
+    fn frames(
+        &self,
+        model: &EmorlNet,
+        z: Tensor<2>,
+        slot: usize,
+        dims: &[usize],
+        values: &[Vec<f64>],
+    ) -> Vec<Vec<Vec<f32>>> {
+        let c = self.sweep(model, z, slot, dims, values).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
         let frame = c.len() / (dims.len() * TRAVERSAL_STEPS);
         c.chunks(frame * TRAVERSAL_STEPS).map(|row| row.chunks(frame).map(<[f32]>::to_vec).collect()).collect()
     }
